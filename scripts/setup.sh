@@ -58,6 +58,8 @@ fi
 lock_stamp="$(stamp_of requirements.lock training/pyproject.toml)"
 if [ "$(cat "$VENV/.wallwm-lock" 2>/dev/null)" != "$lock_stamp" ]; then
   say "installing pinned dependencies (requirements.lock)"
+  python -m pip install -q --disable-pip-version-check pip==24.3.1 setuptools==79.0.1 2>&1 \
+    | grep -v '^WARNING: Location' || true
   # torch==2.13.0 in the lock is the CPU build; an unpinned torch would pull several GB of CUDA.
   python -m pip install -q --disable-pip-version-check -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
   python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e training 2>&1 \

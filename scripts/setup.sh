@@ -55,7 +55,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # shellcheck disable=SC1091
 . "$VENV/bin/activate"
-lock_stamp="$(stamp_of requirements.lock training/pyproject.toml)"
+lock_stamp="$(stamp_of requirements.lock training/pyproject.toml) ${WALLWM_ONNXRUNTIME:-auto}"
 if [ "$(cat "$VENV/.wallwm-lock" 2>/dev/null)" != "$lock_stamp" ]; then
   say "installing pinned dependencies (requirements.lock)"
   python -m pip install -q --disable-pip-version-check pip==24.3.1 setuptools==79.0.1 2>&1 \
@@ -64,6 +64,16 @@ if [ "$(cat "$VENV/.wallwm-lock" 2>/dev/null)" != "$lock_stamp" ]; then
   python -m pip install -q --disable-pip-version-check -r requirements.lock 2>&1 | grep -v '^WARNING: Location' || true
   python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e training 2>&1 \
     | grep -v '^WARNING: Location' || true
+  # ONNX Runtime: the CPU package by default; onnxruntime-gpu (same version, CUDA + TensorRT
+  # providers, falls back to CPU) where an NVIDIA GPU is present or WALLWM_ONNXRUNTIME=gpu.
+  if [ "${WALLWM_ONNXRUNTIME:-auto}" = gpu ] || { [ "${WALLWM_ONNXRUNTIME:-auto}" = auto ] \
+       && command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; }; then
+    ort_version="$(sed -n 's/^onnxruntime==//p' requirements.lock)"
+    say "NVIDIA GPU found: installing onnxruntime-gpu==$ort_version in place of onnxruntime"
+    python -m pip uninstall -q -y onnxruntime
+    python -m pip install -q --disable-pip-version-check "onnxruntime-gpu==$ort_version" 2>&1 \
+      | grep -v '^WARNING: Location' || true
+  fi
   python -c 'import rclpy, torch, onnxruntime, mujoco' || die "dependency install failed (see pip output above)"
   echo "$lock_stamp" > "$VENV/.wallwm-lock"
 fi

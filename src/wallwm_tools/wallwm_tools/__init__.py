@@ -1,0 +1,1 @@
+"""wallwm tools: recording, playback and offline replay of robot runs."""

@@ -1,0 +1,1 @@
+"""The simulation itself (MuJoCo, numpy); no ROS imports, so data generation runs without ROS."""

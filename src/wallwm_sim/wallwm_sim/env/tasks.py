@@ -1,0 +1,378 @@
+"""Task families: layouts, instructions (train and held-out paraphrases), success, expert plans.
+
+Four families, two of them long-horizon:
+- `pick_place`: put an object on a coloured pad (5 events);
+- `stack`: put one cube on another (5 events);
+- `bin_ordered`: put two objects in the bin in the stated order (10 events);
+- `push`: push a cube 10 cm to the robot's left or right (4 events).
+"Left" and "right" are the robot's: it faces +x, so its left is +y.
+
+An expert plan is a list of events; each event is a caption plus moves whose targets are computed
+from the scene when the move starts (so the expert reacts to where objects really are).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field
+
+import numpy as np
+
+from wallwm_sim.env.scene import BIN_HALF
+from wallwm_sim.env.scene import BIN_WALL_HEIGHT
+from wallwm_sim.env.scene import CUBE_HALF
+from wallwm_sim.env.scene import CYLINDER_HALF_HEIGHT
+from wallwm_sim.env.scene import NUM_CUBES
+from wallwm_sim.env.scene import NUM_CYLINDERS
+from wallwm_sim.env.scene import PAD_HALF
+
+COLORS = {
+    'red': (0.85, 0.12, 0.1, 1.0),
+    'green': (0.12, 0.68, 0.2, 1.0),
+    'blue': (0.12, 0.28, 0.88, 1.0),
+    'yellow': (0.92, 0.82, 0.12, 1.0),
+    'purple': (0.55, 0.2, 0.72, 1.0),
+    'white': (0.92, 0.92, 0.92, 1.0),
+}
+SPLITS = ('train', 'heldout')
+WORKSPACE = ((0.15, 0.29), (-0.11, 0.11))   # (x range, y range) of object centres [m]
+TRAVEL_Z = 0.10                               # grasp-point height for moving between objects [m]
+PUSH_DISTANCE = 0.10                          # [m]
+# Pads above the object centre: the closing jaw then presses it into the table instead of
+# wedging it up and out of the grasp.
+GRASP_ABOVE_CENTER = 0.003                    # [m]
+
+INSTRUCTIONS = {
+    'pick_place': {
+        'train': ['put the {obj} on the {pad} pad', 'place the {obj} onto the {pad} pad',
+                  'move the {obj} to the {pad} pad', 'pick up the {obj} and put it on the {pad} pad'],
+        'heldout': ['set the {obj} down on the {pad} pad', 'transfer the {obj} to the {pad} square'],
+    },
+    'stack': {
+        'train': ['stack the {a} on the {b}', 'put the {a} on top of the {b}',
+                  'place the {a} onto the {b}'],
+        'heldout': ['build a tower with the {a} on the {b}', 'set the {a} on top of the {b}'],
+    },
+    'bin_ordered': {
+        'train': ['put the {a} in the bin, then the {b}', 'first put the {a} in the bin, then the {b}',
+                  'drop the {a} into the bin and after that the {b}'],
+        'heldout': ['place the {a} and then the {b} in the bin',
+                    'the {a} goes in the bin first, then the {b}'],
+    },
+    'push': {
+        'train': ['push the {obj} to the {dir}', 'slide the {obj} to the {dir}',
+                  'nudge the {obj} toward the {dir}'],
+        'heldout': ['shove the {obj} to the {dir}', 'move the {obj} to the {dir} by pushing it'],
+    },
+}
+
+
+@dataclass(frozen=True)
+class ObjectSpec:
+    body: str          # MuJoCo body (and geom) name, e.g. 'cube_0'
+    kind: str          # 'cube' or 'cylinder'
+    color: str
+    xy: tuple[float, float]
+    yaw: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return f'{self.color} {self.kind}'
+
+    @property
+    def rgba(self):
+        return COLORS[self.color]
+
+    @property
+    def half_height(self) -> float:
+        return CUBE_HALF if self.kind == 'cube' else CYLINDER_HALF_HEIGHT
+
+
+@dataclass(frozen=True)
+class PadSpec:
+    body: str
+    color: str
+    xy: tuple[float, float]
+
+    @property
+    def rgba(self):
+        return COLORS[self.color]
+
+
+@dataclass(frozen=True)
+class Layout:
+    objects: tuple[ObjectSpec, ...]
+    pads: tuple[PadSpec, ...] = ()
+    bin_xy: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """Drive the grasp point to `target(env)` over `steps` control steps, gripper to `gripper`."""
+
+    target: Callable | None   # (env, current target) -> (3,) world position; None: stay
+    gripper: str              # 'open' or 'closed'
+    steps: int
+
+
+@dataclass(frozen=True)
+class EventPlan:
+    caption: str
+    moves: tuple[Move, ...]
+
+
+class SuccessTracker:
+    """Success detector with memory (some tasks care about order or history)."""
+
+    def reset(self, env) -> None:
+        pass
+
+    def update(self, env) -> None:
+        pass
+
+    def success(self, env) -> bool:
+        raise NotImplementedError
+
+
+@dataclass
+class TaskEpisode:
+    family: str
+    seed: int
+    split: str
+    instruction: str
+    layout: Layout
+    plan: list[EventPlan]
+    tracker: SuccessTracker = field(repr=False, default=None)
+
+
+# --------------------------------------------------------------------------- geometry helpers
+def _above(body: str, z: float = TRAVEL_Z):
+    return lambda env, cur=None: np.array([*env.body_pos(body)[:2], z])
+
+
+def _grasp_at(obj: ObjectSpec):
+    return lambda env, cur=None: np.array([*env.body_pos(obj.body)[:2], obj.half_height + GRASP_ABOVE_CENTER])
+
+
+def _fixed(xyz):
+    return lambda env, cur=None: np.asarray(xyz, dtype=float)
+
+
+def _resting_on_table(env, obj: ObjectSpec, tol: float = 0.008) -> bool:
+    return abs(env.body_pos(obj.body)[2] - obj.half_height) < tol
+
+
+def _gripper_open(env) -> bool:
+    return env.joint_positions()[5] > 0.4
+
+
+def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
+    return [
+        EventPlan(f'reach above the {obj.name}', (
+            Move(_above(obj.body), 'open', 30),)),
+        EventPlan(f'grasp the {obj.name}', (
+            Move(_grasp_at(obj), 'open', 24), Move(None, 'closed', 14))),
+        EventPlan(f'lift the {obj.name}', (
+            Move(_above(obj.body), 'closed', 18),)),
+    ]
+
+
+def _release_events(obj: ObjectSpec, where: str, above_target, release_z: float) -> list[EventPlan]:
+    """Carry `obj` above `above_target` and set it down with its centre at `release_z`.
+
+    Closing the gripper shifts the object within the jaws by up to ~2 cm; the targets correct for
+    the object's offset from the commanded grasp point, measured when each move starts.
+    """
+    def held_offset(env, cur):
+        return np.array([*(env.body_pos(obj.body)[:2] - cur[:2]), 0.0])
+
+    def carry(env, cur):
+        return above_target(env) - held_offset(env, cur)
+
+    def lower(env, cur):
+        return np.array([*carry(env, cur)[:2], release_z + (cur[2] - env.body_pos(obj.body)[2])])
+
+    return [
+        EventPlan(f'move the {obj.name} above {where}', (Move(carry, 'closed', 30),)),
+        EventPlan(f'release the {obj.name}', (
+            Move(lower, 'closed', 20), Move(None, 'open', 30),
+            Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'open', 14))),
+    ]
+
+
+# --------------------------------------------------------------------------- layouts
+def _sample_points(rng, n: int, min_dist: float, region=WORKSPACE, avoid=()) -> list:
+    for _ in range(1000):
+        pts = [(rng.uniform(*region[0]), rng.uniform(*region[1])) for _ in range(n)]
+        allp = pts + list(avoid)
+        if all(np.hypot(a[0] - b[0], a[1] - b[1]) >= min_dist
+               for i, a in enumerate(allp) for b in allp[i + 1:]):
+            return pts
+    raise RuntimeError('could not sample a layout; the workspace is too crowded')
+
+
+def _objects(rng, count: int, points, allow_cylinders: bool = True) -> tuple[ObjectSpec, ...]:
+    colors = rng.permutation(list(COLORS))[:count]
+    cubes = iter(f'cube_{i}' for i in range(NUM_CUBES))
+    cylinders = iter(f'cylinder_{i}' for i in range(NUM_CYLINDERS))
+    specs, n_cyl = [], 0
+    for color, xy in zip(colors, points, strict=True):
+        use_cyl = allow_cylinders and n_cyl < NUM_CYLINDERS and rng.random() < 0.3
+        n_cyl += use_cyl
+        body = next(cylinders) if use_cyl else next(cubes)
+        specs.append(ObjectSpec(body, 'cylinder' if use_cyl else 'cube', str(color),
+                                (float(xy[0]), float(xy[1])), float(rng.uniform(-0.3, 0.3))))
+    return tuple(specs)
+
+
+def _instruction(rng, family: str, split: str, **names) -> str:
+    if split not in SPLITS:
+        raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
+    templates = INSTRUCTIONS[family][split]
+    return templates[rng.integers(len(templates))].format(**names)
+
+
+# --------------------------------------------------------------------------- families
+class _PlacedOnPad(SuccessTracker):
+    def __init__(self, obj: ObjectSpec, pad: PadSpec):
+        self.obj, self.pad = obj, pad
+
+    def success(self, env) -> bool:
+        xy = env.body_pos(self.obj.body)[:2]
+        inside = np.all(np.abs(xy - np.asarray(self.pad.xy)) < PAD_HALF)
+        return bool(inside and _resting_on_table(env, self.obj) and _gripper_open(env))
+
+
+def pick_place(rng, split: str, seed: int) -> TaskEpisode:
+    n_distractors = int(rng.integers(1, 3))
+    pad_xy, *obj_xy = _sample_points(rng, 2 + n_distractors, min_dist=0.085)
+    objects = _objects(rng, 1 + n_distractors, obj_xy)
+    pad_colors = [c for c in COLORS if c != objects[0].color]
+    pad = PadSpec('pad_0', pad_colors[rng.integers(len(pad_colors))], tuple(map(float, pad_xy)))
+    obj = objects[0]
+    plan = _pick_events(obj) + _release_events(
+        obj, f'the {pad.color} pad', _fixed((*pad.xy, TRAVEL_Z)), obj.half_height - 0.002)
+    return TaskEpisode('pick_place', seed, split,
+                       _instruction(rng, 'pick_place', split, obj=obj.name, pad=pad.color),
+                       Layout(objects, (pad,)), plan, _PlacedOnPad(obj, pad))
+
+
+class _Stacked(SuccessTracker):
+    def __init__(self, top: ObjectSpec, bottom: ObjectSpec):
+        self.top, self.bottom = top, bottom
+
+    def success(self, env) -> bool:
+        top, bottom = env.body_pos(self.top.body), env.body_pos(self.bottom.body)
+        aligned = np.hypot(*(top[:2] - bottom[:2])) < 0.02
+        on_top = abs(top[2] - bottom[2] - 2 * CUBE_HALF) < 0.008
+        return bool(aligned and on_top and _resting_on_table(env, self.bottom) and _gripper_open(env))
+
+
+def stack(rng, split: str, seed: int) -> TaskEpisode:
+    n_distractors = int(rng.integers(0, 2))
+    points = _sample_points(rng, 2 + n_distractors, min_dist=0.085)
+    objects = _objects(rng, 2 + n_distractors, points, allow_cylinders=False)
+    top, bottom = objects[0], objects[1]
+    plan = _pick_events(top) + _release_events(
+        top, f'the {bottom.name}', _above(bottom.body), 3 * CUBE_HALF - 0.002)
+    return TaskEpisode('stack', seed, split,
+                       _instruction(rng, 'stack', split, a=top.name, b=bottom.name),
+                       Layout(objects), plan, _Stacked(top, bottom))
+
+
+def _in_bin(env, obj: ObjectSpec) -> bool:
+    pos, center = env.body_pos(obj.body), env.mocap_pos('bin')
+    return bool(np.all(np.abs(pos[:2] - center[:2]) < BIN_HALF) and pos[2] < BIN_WALL_HEIGHT + 0.02)
+
+
+class _InBinInOrder(SuccessTracker):
+    def __init__(self, first: ObjectSpec, second: ObjectSpec):
+        self.first, self.second = first, second
+
+    def reset(self, env) -> None:
+        self.entered = {}
+
+    def update(self, env) -> None:
+        for obj in (self.first, self.second):
+            if obj.body not in self.entered and _in_bin(env, obj):
+                self.entered[obj.body] = env.step_count
+
+    def success(self, env) -> bool:
+        both_in = _in_bin(env, self.first) and _in_bin(env, self.second)
+        order = (self.entered.get(self.first.body, np.inf)
+                 < self.entered.get(self.second.body, np.inf))
+        return bool(both_in and order and _gripper_open(env))
+
+
+def bin_ordered(rng, split: str, seed: int) -> TaskEpisode:
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    bin_xy = (float(rng.uniform(0.2, 0.24)), side * 0.135)
+    region = (WORKSPACE[0], (-0.11, 0.02) if side > 0 else (-0.02, 0.11))
+    n_distractors = int(rng.integers(0, 2))
+    points = _sample_points(rng, 2 + n_distractors, min_dist=0.08, region=region)
+    objects = _objects(rng, 2 + n_distractors, points)
+    first, second = objects[0], objects[1]
+    # The first object goes to the far half of the bin, the second to the near half.
+    first_spot = _fixed((bin_xy[0] + 0.035, bin_xy[1], TRAVEL_Z))
+    second_spot = _fixed((bin_xy[0] - 0.035, bin_xy[1], TRAVEL_Z))
+    release_z = BIN_WALL_HEIGHT + 0.025
+    plan = (_pick_events(first) + _release_events(first, 'the bin', first_spot, release_z)
+            + _pick_events(second) + _release_events(second, 'the bin', second_spot, release_z))
+    return TaskEpisode('bin_ordered', seed, split,
+                       _instruction(rng, 'bin_ordered', split, a=first.name, b=second.name),
+                       Layout(objects, (), bin_xy), plan, _InBinInOrder(first, second))
+
+
+class _Pushed(SuccessTracker):
+    def __init__(self, obj: ObjectSpec, direction: np.ndarray):
+        self.obj, self.direction = obj, direction
+
+    def success(self, env) -> bool:
+        moved = env.body_pos(self.obj.body)[:2] - np.asarray(self.obj.xy)
+        along = moved @ self.direction
+        return bool(along > 0.6 * PUSH_DISTANCE and _resting_on_table(env, self.obj, 0.01))
+
+
+def push(rng, split: str, seed: int) -> TaskEpisode:
+    left = rng.random() < 0.5
+    direction = np.array([0.0, 1.0 if left else -1.0])
+    # Start on the side it moves away from, so that the goal stays inside the workspace.
+    region = (WORKSPACE[0], (-0.09, -0.02) if left else (0.02, 0.09))
+    n_distractors = int(rng.integers(0, 2))
+    obj_xy, *others = _sample_points(rng, 1 + n_distractors, min_dist=0.08, region=region)
+    if others:  # distractors away from the push path
+        others = _sample_points(rng, n_distractors, 0.08, (WORKSPACE[0], (0.1, 0.11) if not left
+                                                            else (-0.11, -0.1)), avoid=[obj_xy])
+    objects = _objects(rng, 1 + n_distractors, [obj_xy, *others], allow_cylinders=False)
+    obj = objects[0]
+    behind = 0.06
+
+    def start(env, cur=None):
+        return np.array([*(env.body_pos(obj.body)[:2] - behind * direction), TRAVEL_Z])
+
+    def low(env, cur=None):
+        return np.array([*(env.body_pos(obj.body)[:2] - behind * direction), 0.018])
+
+    plan = [
+        EventPlan(f'move behind the {obj.name}', (Move(start, 'closed', 30),)),
+        EventPlan('lower the gripper to the table', (Move(low, 'closed', 20),)),
+        EventPlan(f'push the {obj.name} to the {"left" if left else "right"}', (
+            Move(lambda env, cur: cur + np.array([*(PUSH_DISTANCE + behind - CUBE_HALF) * direction, 0.0]),
+                 'closed', 45),)),
+        EventPlan('lift the gripper', (Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]),
+                                            'closed', 15),)),
+    ]
+    return TaskEpisode('push', seed, split,
+                       _instruction(rng, 'push', split, obj=obj.name, dir='left' if left else 'right'),
+                       Layout(objects), plan, _Pushed(obj, direction))
+
+
+TASK_FAMILIES: dict[str, Callable] = {
+    'pick_place': pick_place,
+    'stack': stack,
+    'bin_ordered': bin_ordered,
+    'push': push,
+}
+
+
+def make_episode(family: str, rng, split: str, seed: int) -> TaskEpisode:
+    return TASK_FAMILIES[family](rng, split, seed)

@@ -45,38 +45,41 @@ def validate(joint_names: list[str], known: list[str], times, positions) -> str 
 class TrajectoryFollower:
     def __init__(self, joint_names: list[str], initial: np.ndarray):
         self.joint_names = list(joint_names)
-        self._command = np.asarray(initial, dtype=float).copy()
-        self._pending: list[tuple[Trajectory, np.ndarray | None]] = []  # (traj, command at start)
+        self._command = np.asarray(initial, dtype=float).copy()  # in force when nothing runs
+        self._active: tuple[Trajectory, np.ndarray] | None = None  # (traj, command at its start)
+        self._queued: list[Trajectory] = []                         # not started yet
 
     def hold(self, positions: np.ndarray) -> None:
         """Drop every trajectory and hold `positions`."""
-        self._pending.clear()
+        self._active, self._queued = None, []
         self._command = np.asarray(positions, dtype=float).copy()
 
     def add(self, trajectory: Trajectory) -> None:
-        # Trajectories starting later than this one are superseded too (ros2_control replaces
+        # Queued trajectories starting at or after this one are superseded (ros2_control replaces
         # everything from the new start time on).
-        self._pending = [p for p in self._pending if p[0].start_time < trajectory.start_time]
-        self._pending.append((trajectory, None))
+        self._queued = [q for q in self._queued if q.start_time < trajectory.start_time]
+        self._queued.append(trajectory)
 
     def command(self, now: float) -> np.ndarray:
         """Joint command at simulation time `now` (call with non-decreasing times)."""
-        active = None
-        for i, (traj, start_cmd) in enumerate(self._pending):
-            if traj.start_time <= now:
-                if start_cmd is None:  # the command in force when it took over
-                    self._pending[i] = (traj, self._command.copy())
-                active = i
-        if active is None:
+        while self._queued and self._queued[0].start_time <= now:
+            nxt = self._queued.pop(0)
+            # The new trajectory starts from what was commanded at its start time.
+            self._active = (nxt, self._evaluate(nxt.start_time))
+        self._command = self._evaluate(now)
+        return self._command.copy()
+
+    def _evaluate(self, t_abs: float) -> np.ndarray:
+        if self._active is None:
             return self._command.copy()
-        self._pending = self._pending[active:]  # older ones are fully replaced
-        traj, start_cmd = self._pending[0]
-        t = now - traj.start_time
-        times = np.concatenate([[0.0], traj.times]) if traj.times[0] > 0 else traj.times
-        start = start_cmd[traj.joint_index][None]
-        points = np.concatenate([start, traj.positions]) if traj.times[0] > 0 else traj.positions
-        command = self._command.copy()
+        traj, start_cmd = self._active
+        t = t_abs - traj.start_time
+        if traj.times[0] > 0:  # from the command at the start to the first waypoint
+            times = np.concatenate([[0.0], traj.times])
+            points = np.concatenate([start_cmd[traj.joint_index][None], traj.positions])
+        else:
+            times, points = traj.times, traj.positions
+        command = start_cmd.copy()
         for j, idx in enumerate(traj.joint_index):
             command[idx] = np.interp(t, times, points[:, j])
-        self._command = command
-        return command.copy()
+        return command

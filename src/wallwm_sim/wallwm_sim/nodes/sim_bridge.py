@@ -60,6 +60,8 @@ class SimBridge(Node):
         self.create_subscription(JointTrajectory, self.get_parameter('trajectory_topic').value,
                                  self._on_trajectory, 10)
         self.create_service(ResetEpisode, 'sim/reset', self._on_reset)
+        self.clock_offset = 0.0  # /clock never jumps back: episodes continue the timeline
+        self.obs = None
         self._reset(int(self.get_parameter('seed').value),
                     str(self.get_parameter('task_family').value))
         period = 1.0 / self.env.config.control_rate_hz / float(
@@ -67,6 +69,8 @@ class SimBridge(Node):
         self.create_timer(period, self._step)
 
     def _reset(self, seed: int, family: str) -> None:
+        if self.obs is not None:
+            self.clock_offset += self.obs.time
         obs = self.env.reset(seed, family, self.split)
         self.seed = seed
         self.follower = TrajectoryFollower(list(JOINT_NAMES), obs.state)
@@ -90,17 +94,21 @@ class SimBridge(Node):
         if reason is not None:
             self.get_logger().error(f'rejected JointTrajectory: {reason}; holding position',
                                     throttle_duration_sec=LOG_THROTTLE_S)
-            self.follower.hold(self.obs.state)
+            # Stop where the controller is now: the current command, so gravity does not sag it.
+            self.follower.hold(self.follower.command(self._now()))
             return
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        start = self.obs.time if stamp == 0.0 else stamp  # zero stamp: start now
+        start = self._now() if stamp == 0.0 else stamp  # zero stamp: start now
         index = np.array([JOINT_NAMES.index(n) for n in msg.joint_names])
         self.follower.add(Trajectory(start, index, np.asarray(times), np.asarray(positions)))
 
+    def _now(self) -> float:
+        return self.clock_offset + self.obs.time
+
     def _step(self) -> None:
-        command = self.follower.command(self.obs.time)
+        command = self.follower.command(self._now())
         self.obs = self.env.step(command)
-        stamp = _stamp(self.obs.time)
+        stamp = _stamp(self._now())
         self.clock_pub.publish(Clock(clock=stamp))
         joints = JointState(name=list(JOINT_NAMES), position=self.obs.state.astype(float).tolist())
         joints.header.stamp = stamp

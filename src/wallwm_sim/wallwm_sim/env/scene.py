@@ -31,6 +31,7 @@ BIN_WALL_HEIGHT = 0.03     # m
 NUM_CUBES = 4
 NUM_CYLINDERS = 2
 NUM_PADS = 2
+FRONT_CAMERA_EYE = (0.52, 0.0, 0.34)  # m; looks back at the arm over the workspace
 PARKED_XY = (-0.6, 0.6)    # where unused objects wait, off the table's used area
 
 
@@ -80,7 +81,8 @@ def _arm_xml() -> str:
         f'<mesh name="vis_{p.stem}" file="{p}"/>' for p in sorted(VISUAL_MESH_DIR.glob('*.stl')))
     text = text.replace('<asset>', '<asset>' + visual_assets, 1)
     # Wrist camera on the gripper body, looking along the jaws (the body's -z axis).
-    wrist_cam = '<camera name="wrist" pos="0.045 0.0 -0.01" quat="0.9659 0 0.2588 0" fovy="75"/>'
+    wrist_cam = ('<camera name="wrist" pos="0 0.06 -0.02" quat="-0.1374 -0.0488 0.3314 0.9322"'
+                 ' fovy="70"/>')
     text = re.sub(r'(<body name="gripper"[^>]*>)', r'\1' + wrist_cam, text, count=1)
     body = re.search(r'<mujoco[^>]*>(.*)</mujoco>', text, re.S).group(1)
     return body
@@ -88,7 +90,8 @@ def _arm_xml() -> str:
 
 def scene_xml(config: SceneConfig) -> str:
     shadow = 'true' if config.shadows else 'false'
-    front_quat = _lookat_quat(eye=(0.62, 0.0, 0.42), target=(0.2, 0.0, 0.02))
+    front_quat = _lookat_quat(eye=FRONT_CAMERA_EYE, target=(0.21, 0.0, 0.0))
+    front_pos = ' '.join(str(v) for v in FRONT_CAMERA_EYE)
     objects = []
     for i in range(NUM_CUBES):
         objects.append(
@@ -134,7 +137,7 @@ def scene_xml(config: SceneConfig) -> str:
     <light name="key" pos="0.3 -0.3 1.2" dir="-0.2 0.3 -1" diffuse=".6 .6 .6" specular="0 0 0"
            castshadow="{shadow}"/>
     <geom name="table" type="plane" size="1 1 0.01" material="table"/>
-    <camera name="front" pos="0.62 0 0.42" quat="{front_quat}" fovy="50"/>
+    <camera name="front" pos="{front_pos}" quat="{front_quat}" fovy="52"/>
     {''.join(objects)}
   </worldbody>
 </mujoco>'''

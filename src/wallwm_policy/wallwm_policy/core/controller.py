@@ -173,6 +173,11 @@ class PolicyController:
         with self._lock:
             return self._status
 
+    def update_config(self, **changes) -> None:
+        """Change ControlConfig fields live (validated; ValueError leaves the old config)."""
+        with self._lock:
+            self.config = dataclasses.replace(self.config, **changes)
+
     def set_mode(self, mode: str) -> tuple[bool, str]:
         with self._lock:
             if mode not in self.pipelines:

@@ -1,0 +1,392 @@
+"""The WALL-WM policy as a ROS 2 lifecycle node: a thin shell over `wallwm_policy.core`.
+
+configure: load + verify the bundle, create topics, actions, services. activate: warm up, start
+the control timer. deactivate: hold the arm where it is. Inference runs in the core's worker
+thread, so the control timer, the subscriptions and the action servers (each in its own callback
+group on a MultiThreadedExecutor) never wait for the model.
+"""
+
+import threading
+import time
+from functools import partial
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticStatus
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.action import ActionServer
+from rclpy.action import CancelResponse
+from rclpy.action import GoalResponse
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.callback_groups import ReentrantCallbackGroup
+from rclpy.executors import ExternalShutdownException
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode
+from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CompressedImage
+from sensor_msgs.msg import Image
+from sensor_msgs.msg import JointState
+from trajectory_msgs.msg import JointTrajectory
+from wallwm_msgs.action import ExecuteEvent
+from wallwm_msgs.action import ExecuteInstruction
+from wallwm_msgs.msg import ActionChunk
+from wallwm_msgs.msg import EventCommand
+from wallwm_msgs.msg import EventStatus
+from wallwm_msgs.srv import ResetPolicy
+from wallwm_msgs.srv import SetMode
+
+from wallwm_policy.core import manifest as mf
+from wallwm_policy.core.bundle import BundleError
+from wallwm_policy.core.bundle import load_bundle
+from wallwm_policy.core.controller import PolicyController
+from wallwm_policy.core.controller import STATE_HOLDING
+from wallwm_policy.core.preprocess import InputError
+from wallwm_policy.core.preprocess import JointMapper
+from wallwm_policy.core.safety import JointLimits
+from wallwm_policy.core.stats import Window
+from wallwm_policy.core.sync import JOINT_STATES
+from wallwm_policy.core.sync import ObservationSync
+from wallwm_policy.nodes import convert
+from wallwm_policy.nodes import params
+from wallwm_policy.nodes.params import TRANSPORT_COMPRESSED
+
+FEEDBACK_PERIOD_S = 0.1
+# Parameters that may change while running, and the ControlConfig field each one sets.
+LIVE_PARAMETERS = {'chunk.execute_steps': 'execute_steps',
+                   'event.boundary_threshold': 'boundary_threshold'}
+
+
+class PolicyNode(LifecycleNode):
+    def __init__(self, **kwargs):
+        super().__init__('wallwm_policy', **kwargs)
+        params.declare(self)
+        self.add_on_set_parameters_callback(self._on_parameters)
+        self._controller = None
+        self._timer = None
+        self._outcomes = {}           # token -> Outcome, for goals an action server waits on
+        self._outcome_cv = threading.Condition()
+        self._times = {k: Window() for k in ('tick', 'callback', 'inference', 'ticks_at')}
+        self._log_at = {}
+        self._entities = []           # (destroy function, entity) made in on_configure
+        # Lifecycle transitions run on another executor thread than the control callbacks: this
+        # lock keeps a transition from destroying what a running tick is using.
+        self._guard = threading.Lock()
+        self._autostart = None
+        if self.get_parameter('autostart').value:
+            self._autostart = self.create_timer(0.01, self._autostart_once)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def on_configure(self, state) -> TransitionCallbackReturn:
+        try:
+            self.settings = s = params.read(self)
+            if not s.bundle_path:
+                raise ValueError('bundle_path: not set (a folder with manifest.json)')
+            bundle = load_bundle(s.bundle_path, s.session)
+            m = bundle.manifest
+            limits = JointLimits.from_profile(m.joint_names, s.limit_names, s.lower, s.upper,
+                                              s.max_velocity)
+            topics = s.camera_topics or tuple(f'camera/{c.name}/image_raw' for c in m.cameras)
+            if len(topics) != len(m.cameras):
+                raise ValueError(f'cameras.topics: {len(topics)} topics for cameras '
+                                 f'{[c.name for c in m.cameras]}')
+            self._controller = PolicyController(bundle, limits, s.control, s.mode or None,
+                                                on_outcome=self._on_outcome)
+        except (BundleError, ValueError) as exc:
+            self.get_logger().error(f'configure failed: {exc}')
+            return TransitionCallbackReturn.FAILURE
+        self.get_logger().info(f'bundle {m.bundle_id}: modes {list(self._controller.modes)}; '
+                               f'{bundle.providers.reason}')
+        self._period = 1.0 / m.control_rate_hz
+        self._mapper = JointMapper(m.joint_names)
+        self._sync = ObservationSync([c.name for c in m.cameras], s.sync)
+        sensors, control = ReentrantCallbackGroup(), MutuallyExclusiveCallbackGroup()
+        self._goals = ReentrantCallbackGroup()
+        compressed = s.transport == TRANSPORT_COMPRESSED
+        keep = self._keep
+        for cam, topic in zip(m.cameras, topics, strict=True):
+            keep(self.destroy_subscription, self.create_subscription(
+                CompressedImage if compressed else Image, topic + ('/compressed' * compressed),
+                partial(self._on_image, cam.name, compressed), qos_profile_sensor_data,
+                callback_group=sensors))
+        keep(self.destroy_subscription, self.create_subscription(
+            JointState, s.joint_states_topic, self._on_joints, qos_profile_sensor_data,
+            callback_group=sensors))
+        keep(self.destroy_subscription, self.create_subscription(
+            EventCommand, '~/event_command', self._on_command, 10, callback_group=self._goals))
+        self._traj_pub = keep(self.destroy_lifecycle_publisher, self.create_lifecycle_publisher(
+            JointTrajectory, s.command_topic, 10))
+        self._status_pub = keep(self.destroy_lifecycle_publisher,
+                                self.create_lifecycle_publisher(EventStatus, '~/status', 10))
+        self._chunk_pub = keep(self.destroy_lifecycle_publisher, self.create_lifecycle_publisher(
+            ActionChunk, '~/action_chunk', 10))
+        self._diag_pub = keep(self.destroy_publisher,
+                              self.create_publisher(DiagnosticArray, '/diagnostics', 10))
+        self._servers = [
+            ActionServer(self, ExecuteEvent, '~/execute_event', self._execute_event,
+                         goal_callback=self._accept_goal, cancel_callback=self._accept_cancel,
+                         callback_group=self._goals),
+            ActionServer(self, ExecuteInstruction, '~/execute_instruction',
+                         self._execute_instruction, goal_callback=self._accept_goal,
+                         cancel_callback=self._accept_cancel, callback_group=self._goals)]
+        keep(self.destroy_service, self.create_service(
+            SetMode, '~/set_mode', self._on_set_mode, callback_group=self._goals))
+        keep(self.destroy_service, self.create_service(
+            ResetPolicy, '~/reset', self._on_reset, callback_group=self._goals))
+        self._control_group = control
+        keep(self.destroy_timer, self.create_timer(
+            s.diagnostics_period, self._publish_diagnostics, callback_group=control))
+        return TransitionCallbackReturn.SUCCESS
+
+    def _keep(self, destroy, entity):
+        self._entities.append((destroy, entity))
+        return entity
+
+    def on_activate(self, state) -> TransitionCallbackReturn:
+        warm = self._controller.warm_up()
+        self.get_logger().info('warm-up ' + ', '.join(f'{k} {v * 1e3:.1f} ms'
+                                                        for k, v in warm.items()))
+        self._timer = self.create_timer(self._period, self._tick,
+                                        callback_group=self._control_group)
+        return super().on_activate(state)
+
+    def on_deactivate(self, state) -> TransitionCallbackReturn:
+        self._stop_timer()
+        self._controller.cancel(reason='deactivated')
+        self._publish_hold()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state) -> TransitionCallbackReturn:
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_timer(self) -> None:
+        with self._guard:
+            if self._timer is not None:
+                self.destroy_timer(self._timer)
+                self._timer = None
+
+    def _release(self) -> None:
+        self._stop_timer()
+        with self._guard:
+            for destroy, entity in reversed(self._entities):
+                destroy(entity)
+            self._entities = []
+            if self._controller is not None:
+                self._controller.close()
+                self._controller = None
+        for server in getattr(self, '_servers', []):
+            server.destroy()
+        self._servers = []
+
+    def _autostart_once(self) -> None:
+        self.destroy_timer(self._autostart)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    # ------------------------------------------------------------------ inputs
+
+    def _on_image(self, camera: str, compressed: bool, msg) -> None:
+        t0 = time.perf_counter()
+        try:
+            rgb = (convert.compressed_image_to_rgb if compressed else convert.image_to_rgb)(msg)
+            self._sync.add(camera, convert.stamp_seconds(msg.header.stamp), rgb)
+        except InputError as exc:
+            self._sync.add(camera, convert.stamp_seconds(msg.header.stamp), error=str(exc))
+        self._times['callback'].add(time.perf_counter() - t0)
+
+    def _on_joints(self, msg: JointState) -> None:
+        t0 = time.perf_counter()
+        try:
+            positions = self._mapper.positions(msg.name, msg.position)
+            self._sync.add(JOINT_STATES, convert.stamp_seconds(msg.header.stamp), positions)
+        except InputError as exc:
+            self._sync.add(JOINT_STATES, convert.stamp_seconds(msg.header.stamp), error=str(exc))
+        self._times['callback'].add(time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ control
+
+    def _tick(self) -> None:
+        with self._guard:
+            if self._timer is not None:
+                self._tick_locked()
+
+    def _tick_locked(self) -> None:
+        t0 = time.perf_counter()
+        ros_now = self.get_clock().now()
+        now = ros_now.nanoseconds * 1e-9
+        obs, reason = self._sync.assemble(now)
+        result = self._controller.tick(obs, reason, self._sync.latest_positions(), now)
+        names = self._controller.bundle.manifest.joint_names
+        if result.command is not None:
+            self._traj_pub.publish(convert.trajectory(names, result.command, self._period))
+        bundle_id = self._controller.bundle.manifest.bundle_id
+        self._status_pub.publish(convert.status_msg(result.status, ros_now.to_msg(), bundle_id))
+        if result.plan is not None:
+            self._chunk_pub.publish(convert.chunk_msg(result.plan, names, self._period))
+            self._times['inference'].add(result.plan.plan.inference_s)
+        if result.status.state == STATE_HOLDING:
+            self._throttled('hold', f'holding: {result.status.hold_reason}')
+        self._times['tick'].add(time.perf_counter() - t0)
+        self._times['ticks_at'].add(time.monotonic())
+
+    def _publish_hold(self) -> None:
+        command = self._controller.hold_command(self._sync.latest_positions())
+        if command is not None:
+            names = self._controller.bundle.manifest.joint_names
+            self._traj_pub.publish(convert.trajectory(names, command, self._period))
+
+    def _publish_diagnostics(self) -> None:
+        with self._guard:
+            if self._controller is not None:
+                self._publish_diagnostics_locked()
+
+    def _publish_diagnostics_locked(self) -> None:
+        status, t = self._controller.status(), self._times
+        level = DiagnosticStatus.WARN if status.state == STATE_HOLDING else DiagnosticStatus.OK
+        values = {'bundle_id': self._controller.bundle.manifest.bundle_id,
+                  'providers': ','.join(self._controller.bundle.providers.providers),
+                  'mode': status.mode, 'state': status.state, 'hold_reason': status.hold_reason,
+                  'control_rate_hz': f"{t['ticks_at'].rate_hz():.2f}",
+                  'inputs_rejected': self._sync.rejected}
+        for key in ('inference', 'tick', 'callback'):
+            for q in (50, 99):
+                values[f'{key}_ms_p{q}'] = f'{t[key].percentile(q) * 1e3:.3f}'
+        msg = DiagnosticArray(status=[convert.diagnostic(
+            'wallwm_policy: control', level, status.hold_reason or 'ok', values)])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(msg)
+
+    def _throttled(self, key: str, text: str, period: float = 2.0) -> None:
+        if time.monotonic() - self._log_at.get(key, -1e9) >= period:
+            self._log_at[key] = time.monotonic()
+            self.get_logger().warning(text)
+
+    # ------------------------------------------------------------------ goals
+
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_outcome(self, outcome) -> None:
+        with self._outcome_cv:
+            if outcome.token in self._outcomes:
+                self._outcomes[outcome.token] = outcome
+                self._outcome_cv.notify_all()
+
+    def _accept_goal(self, goal) -> GoalResponse:
+        return GoalResponse.ACCEPT if self._timer is not None else GoalResponse.REJECT
+
+    def _accept_cancel(self, goal_handle) -> CancelResponse:
+        return CancelResponse.ACCEPT
+
+    def _run_goal(self, goal_handle, start, feedback):
+        """Start a goal in the core, stream feedback, honour cancel; returns the Outcome."""
+        with self._outcome_cv:
+            try:
+                token = start()
+            except ValueError as exc:
+                return None, str(exc)
+            self._outcomes[token] = None
+        while True:
+            with self._outcome_cv:
+                self._outcome_cv.wait_for(lambda: self._outcomes[token] is not None,
+                                          FEEDBACK_PERIOD_S)
+                if self._outcomes[token] is not None:
+                    outcome = self._outcomes.pop(token)
+                    break
+            if goal_handle.is_cancel_requested:
+                self._controller.cancel(token)
+            elif self._controller is not None:
+                goal_handle.publish_feedback(feedback(self._controller.status()))
+        if outcome.reason == 'canceled':
+            goal_handle.canceled()
+        elif outcome.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return outcome, outcome.reason
+
+    def _execute_event(self, goal_handle):
+        g = goal_handle.request
+        outcome, reason = self._run_goal(
+            goal_handle, lambda: self._controller.start_event(
+                g.event_text, g.instruction, convert.duration_seconds(g.timeout), self._now()),
+            lambda st: ExecuteEvent.Feedback(progress=st.progress, steps_executed=st.steps_executed,
+                                             boundary_probability=st.boundary_probability))
+        if outcome is None:
+            goal_handle.abort()
+            return ExecuteEvent.Result(success=False, reason=reason)
+        return ExecuteEvent.Result(success=outcome.success, reason=reason,
+                                   duration=convert.duration(outcome.duration_s))
+
+    def _execute_instruction(self, goal_handle):
+        g = goal_handle.request
+        outcome, reason = self._run_goal(
+            goal_handle, lambda: self._controller.start_instruction(
+                g.instruction, g.max_events, convert.duration_seconds(g.timeout), self._now()),
+            lambda st: ExecuteInstruction.Feedback(event_text=st.event_text,
+                                                   event_index=st.event_index,
+                                                   progress=st.progress))
+        if outcome is None:
+            goal_handle.abort()
+            return ExecuteInstruction.Result(success=False, reason=reason)
+        return ExecuteInstruction.Result(success=outcome.success, reason=reason,
+                                         events=list(outcome.events))
+
+    def _on_command(self, msg: EventCommand) -> None:
+        if self._timer is None:
+            self._throttled('command', 'event_command ignored: the node is not active')
+            return
+        try:
+            if msg.mode and msg.mode != self._controller.mode:
+                ok, text = self._controller.set_mode(msg.mode)
+                if not ok:
+                    raise ValueError(text)
+            limit = convert.duration_seconds(msg.max_duration)
+            if self._controller.mode == mf.MODE_EVENT:
+                self._controller.start_event(msg.event_text, msg.instruction, limit, self._now())
+            else:
+                self._controller.start_instruction(msg.instruction, 0, limit, self._now())
+        except ValueError as exc:
+            self.get_logger().warning(f'event_command rejected: {exc}')
+
+    def _on_set_mode(self, request, response):
+        response.success, response.message = self._controller.set_mode(request.mode)
+        return response
+
+    def _on_reset(self, request, response):
+        self._controller.reset()
+        self._publish_hold()
+        response.success, response.message = True, 'policy reset; holding'
+        return response
+
+    def _on_parameters(self, changes: list[Parameter]) -> SetParametersResult:
+        if self._controller is None:
+            return SetParametersResult(successful=True)
+        try:
+            self._controller.update_config(**{LIVE_PARAMETERS[p.name]: p.value
+                                              for p in changes if p.name in LIVE_PARAMETERS})
+        except ValueError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        return SetParametersResult(successful=True)
+
+
+def main(args=None) -> None:
+    try:
+        with rclpy.init(args=args):
+            node = PolicyNode()
+            executor = MultiThreadedExecutor(num_threads=4)
+            executor.add_node(node)
+            executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,1 @@
+"""WALL-WM network: one module per component, assembled in `wallwm.WallWM`."""

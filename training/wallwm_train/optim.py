@@ -1,0 +1,84 @@
+"""Optimiser: Muon for the 2-D hidden weight matrices, AdamW for everything else.
+
+"Hidden matrices" are the weights of the Linear layers inside transformer blocks (backbone,
+caption decoder, action expert, heads) and the Staircase entry map: square-ish maps from hidden
+to hidden, where Muon's orthogonalised update helps. Embeddings, input/output projections, convs,
+norms and biases go to AdamW. `param_groups` is the one place this is decided; it asserts every
+trainable parameter lands in exactly one group.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from wallwm_train.config import TrainConfig
+from wallwm_train.model.layers import Block
+from wallwm_train.model.layers import CrossBlock
+
+MUON = 'muon'
+ADAMW = 'adamw'
+
+
+def param_groups(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
+    """{'muon': [(name, p)], 'adamw': [(name, p)]}, disjoint and covering every parameter."""
+    hidden: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, Block | CrossBlock):
+            for sub in module.modules():
+                if isinstance(sub, nn.Linear):
+                    hidden.add(id(sub.weight))
+    staircase = getattr(model, 'staircase', None)
+    if staircase is not None:
+        hidden.add(id(staircase.entry.weight))
+    groups: dict[str, list[tuple[str, nn.Parameter]]] = {MUON: [], ADAMW: []}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        groups[MUON if id(p) in hidden and p.ndim == 2 else ADAMW].append((name, p))
+    names = [n for g in groups.values() for n, _ in g]
+    every = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert sorted(names) == sorted(every) and len(set(names)) == len(names), \
+        'each trainable parameter must be in exactly one optimiser group'
+    return groups
+
+
+def build_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Optimizer]:
+    """[Muon, AdamW], or [AdamW] alone when `cfg.use_muon` is False (the benchmark baseline)."""
+    groups = param_groups(model)
+    if not cfg.use_muon:
+        params = [p for g in groups.values() for _, p in g]
+        return [_adamw(params, cfg)]
+    muon = torch.optim.Muon([p for _, p in groups[MUON]], lr=cfg.lr_muon,
+                            weight_decay=cfg.weight_decay, adjust_lr_fn='original')
+    return [muon, _adamw([p for _, p in groups[ADAMW]], cfg)]
+
+
+def _adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:
+    # No weight decay on vectors (norms, biases); decay matrices and embeddings.
+    decay = [p for p in params if p.ndim >= 2]
+    no_decay = [p for p in params if p.ndim < 2]
+    return torch.optim.AdamW([{'params': decay, 'weight_decay': cfg.weight_decay},
+                              {'params': no_decay, 'weight_decay': 0.0}],
+                             lr=cfg.lr_adamw, betas=(0.9, 0.95))
+
+
+def lr_factor(step: int, cfg: TrainConfig) -> float:
+    """Linear warm-up to 1, then cosine down to `min_lr_ratio` at `cfg.steps`."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def set_lr(optimizers: list[torch.optim.Optimizer], step: int, cfg: TrainConfig) -> float:
+    """Apply the schedule for `step` (stateless, so resume needs nothing extra); returns factor."""
+    factor = lr_factor(step, cfg)
+    for opt in optimizers:
+        base = cfg.lr_muon if isinstance(opt, torch.optim.Muon) else cfg.lr_adamw
+        for group in opt.param_groups:
+            group['lr'] = base * factor
+    return factor

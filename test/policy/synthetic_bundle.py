@@ -141,8 +141,9 @@ def _tensor_specs(path: Path, kind: str) -> list[mf.TensorSpec]:
             for v in values]
 
 
-def build_bundle(root: Path, spec: SyntheticSpec = SyntheticSpec()) -> Path:
+def build_bundle(root: Path, spec: SyntheticSpec | None = None) -> Path:
     """Write a complete bundle folder at `root`; returns it."""
+    spec = spec or SyntheticSpec()
     root.mkdir(parents=True, exist_ok=True)
     vocab = {w: i for i, w in enumerate(WORDS)}
     tokenizer = Tokenizer(models.WordLevel(vocab, unk_token='[UNK]'))

@@ -171,7 +171,7 @@ def test_corrupt_missing_or_mismatched_bundle_files_name_the_file(bundle_dir, tm
     manifest = json.loads((invalid / 'manifest.json').read_text())
     manifest['files']['staircase.onnx'] = mf.sha256_file(invalid / 'staircase.onnx')
     (invalid / 'manifest.json').write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match=r"staircase\.onnx: onnxruntime cannot load"):
+    with pytest.raises(BundleError, match=r'staircase\.onnx: onnxruntime cannot load'):
         load_bundle(invalid)
 
     with pytest.raises(BundleError, match='bundle folder not found'):
@@ -272,7 +272,7 @@ class Loop:
 def make_controller(bundle):
     made = []
 
-    def make(config=ControlConfig(), the_bundle=None):
+    def make(config=None, the_bundle=None):
         outcomes = []
         ctrl = PolicyController(the_bundle or bundle, LIMITS, config, on_outcome=outcomes.append)
         made.append(ctrl)
@@ -318,7 +318,8 @@ def test_unified_mode_decodes_captions_and_counts_events(make_controller):
     loop.run_until(lambda r: outcomes)
     assert outcomes[0].reason == 'max_events' and outcomes[0].success
     assert outcomes[0].events == ('grasp the red cube', 'grasp the red cube')
-    running = [r for r in loop.results if r.status.state == STATE_RUNNING and r.command is not None]
+    running = [r for r in loop.results
+               if r.status.state == STATE_RUNNING and r.command is not None]
     assert running[0].status.event_text == 'grasp the red cube'
     assert {r.status.event_index for r in running} == {0, 1}
     records = [r.plan for r in loop.results if r.plan is not None]

@@ -1,4 +1,4 @@
-"""Manifest schema: round trip, and every class of invalid manifest gives an error naming the field."""
+"""Manifest schema: round trip; every kind of invalid manifest gives an error naming the field."""
 
 import json
 

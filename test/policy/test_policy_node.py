@@ -123,6 +123,7 @@ def _within_limits(commands):
 def test_closed_loop_event_goal_under_sim_time_then_cancel(ros_processes, ros_node, bundle,
                                                            wait_for):
     from rclpy.action import ActionClient
+
     from wallwm_msgs.action import ExecuteEvent
     from wallwm_msgs.action import ExecuteInstruction
     from wallwm_msgs.msg import ActionChunk
@@ -186,6 +187,7 @@ def test_lifecycle_transitions_and_services(ros_processes, ros_node, bundle, wai
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
     from lifecycle_msgs.srv import GetState
+
     from wallwm_msgs.msg import EventCommand
     from wallwm_msgs.msg import EventStatus
     from wallwm_msgs.srv import ResetPolicy
@@ -271,6 +273,7 @@ def test_fuzzed_inputs_never_crash_or_command_outside_limits(ros_processes, ros_
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
     from sensor_msgs.msg import JointState
+
     from wallwm_msgs.action import ExecuteInstruction
     from wallwm_msgs.msg import EventStatus
 

@@ -31,8 +31,9 @@ class Bundle:
     providers: ProviderChoice
 
 
-def load_bundle(path: str | Path, config: SessionConfig = SessionConfig()) -> Bundle:
+def load_bundle(path: str | Path, config: SessionConfig | None = None) -> Bundle:
     """Validate and open the bundle folder at `path` (or its manifest.json)."""
+    config = config or SessionConfig()
     root = Path(path)
     if root.name == mf.MANIFEST_FILE:
         root = root.parent

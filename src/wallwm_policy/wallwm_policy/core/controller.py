@@ -68,7 +68,8 @@ class ControlConfig:
         if self.execute_steps < 1:
             raise ValueError(f'execute_steps must be >= 1, got {self.execute_steps}')
         if not 0.0 < self.boundary_threshold <= 1.0:
-            raise ValueError(f'boundary_threshold must be in (0, 1], got {self.boundary_threshold}')
+            raise ValueError(
+                f'boundary_threshold must be in (0, 1], got {self.boundary_threshold}')
         if self.min_event_steps < 1 or self.max_event_steps < 1 or self.hold_abort_s <= 0:
             raise ValueError('min_event_steps, max_event_steps >= 1 and hold_abort_s > 0')
 
@@ -138,8 +139,9 @@ class _Goal:
 class PolicyController:
     """Thread-safe: ticks come from the control timer, goals from action/service callbacks."""
 
-    def __init__(self, bundle: Bundle, limits: JointLimits, config: ControlConfig = ControlConfig(),
+    def __init__(self, bundle: Bundle, limits: JointLimits, config: ControlConfig | None = None,
                  mode: str | None = None, on_outcome: Callable[[Outcome], None] | None = None):
+        config = config or ControlConfig()
         self.bundle = bundle
         self.config = config
         self.pipelines = {name: ModePipeline(bundle, name) for name in bundle.manifest.modes}

@@ -354,7 +354,8 @@ def _key(data: Mapping[str, Any], key: str, prefix: str) -> Any:
 def _no_unknown(data: Mapping[str, Any], known: set[str], where: str) -> None:
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ManifestError(f'{where}: unknown key(s) {unknown} (expected some of {sorted(known)})')
+        raise ManifestError(
+            f'{where}: unknown key(s) {unknown} (expected some of {sorted(known)})')
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -589,7 +590,8 @@ def _validate_mode(name: str, mode: ModeSpec, m: Manifest) -> None:
     for out_name, spec in runtime_outputs(m, name, mode.action_steps).items():
         got = available.get(out_name)
         if got is None:
-            raise ManifestError(f'{where}: no graph produces {out_name!r}, which the runtime reads')
+            raise ManifestError(
+                f'{where}: no graph produces {out_name!r}, which the runtime reads')
         if got.dtype != spec.dtype or not _shapes_match(got.shape, spec.shape):
             raise ManifestError(
                 f'{where}: {out_name!r} is {got.dtype}{list(got.shape)}, the runtime reads '

@@ -143,8 +143,8 @@ class ModePipeline:
         """Run the mode on a blank observation (first runs allocate); returns the last time."""
         m = self._bundle.manifest
         height, width = self._size
-        obs = Observation(stamp=0.0,
-                          images={c: np.zeros((height, width, 3), np.uint8) for c in self._cameras},
+        blank = {c: np.zeros((height, width, 3), np.uint8) for c in self._cameras}
+        obs = Observation(stamp=0.0, images=blank,
                           positions=np.asarray(m.normalization.state.mean))
         elapsed = 0.0
         for _ in range(repeats):

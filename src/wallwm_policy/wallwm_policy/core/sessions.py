@@ -44,7 +44,7 @@ class SessionError(RuntimeError):
 class SessionConfig:
     """How graphs are run."""
 
-    providers: tuple[str, ...] = DEFAULT_PROVIDERS  # preference order; 'cpu' is always the last resort
+    providers: tuple[str, ...] = DEFAULT_PROVIDERS  # preference order; CPU is the last resort
     intra_op_threads: int = 2    # threads per operator (0 = onnxruntime decides)
     inter_op_threads: int = 1    # graphs here are sequential chains; >1 rarely helps
     trt_cache_dir: str = ''      # TensorRT engine cache folder; empty = no cache
@@ -147,7 +147,7 @@ class GraphSession:
             by_name = {a.name: a for a in actual}
             if kind == 'input' and set(by_name) != {t.name for t in declared}:
                 raise SessionError(
-                    f'{path}: graph inputs {sorted(by_name)} differ from the manifest\'s '
+                    f"{path}: graph inputs {sorted(by_name)} differ from the manifest's "
                     f'{sorted(t.name for t in declared)}')
             for tensor in declared:
                 got = by_name.get(tensor.name)

@@ -42,10 +42,11 @@ class _Entry:
 class ObservationSync:
     """Latest inputs per source; `assemble(now)` gives an Observation or the reason to hold."""
 
-    def __init__(self, cameras: Sequence[str], config: SyncConfig = SyncConfig()):
+    def __init__(self, cameras: Sequence[str], config: SyncConfig | None = None):
         self.cameras = tuple(cameras)
-        self.config = config
-        self._buffers = {name: deque(maxlen=config.depth) for name in (*self.cameras, JOINT_STATES)}
+        self.config = config = config or SyncConfig()
+        sources = (*self.cameras, JOINT_STATES)
+        self._buffers = {name: deque(maxlen=config.depth) for name in sources}
         self.rejected = 0
 
     def clear(self) -> None:

@@ -19,7 +19,7 @@ class BundleTokenizer:
         self.pad_id = pad_id
 
     def encode(self, text: str, length: int) -> tuple[np.ndarray, np.ndarray]:
-        """`text` -> ids (1, length) int64 padded with pad_id or truncated, mask (1, length) 0/1."""
+        """`text` -> ids (1, length) int64, padded with pad_id or truncated; mask 0/1."""
         ids = self._tokenizer.encode(text).ids[:length]
         out = np.full((1, length), self.pad_id, dtype=np.int64)
         mask = np.zeros((1, length), dtype=np.int64)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray
 from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_msgs.msg import KeyValue
 from trajectory_msgs.msg import JointTrajectory
 from trajectory_msgs.msg import JointTrajectoryPoint
-from wallwm_msgs.msg import ActionChunk
-from wallwm_msgs.msg import EventStatus
-
+from wallwm_policy.core.controller import STATE_HOLDING
 from wallwm_policy.core.controller import PlanRecord
+from wallwm_policy.core.controller import PolicyController
 from wallwm_policy.core.controller import Status
 from wallwm_policy.core.preprocess import compressed_to_rgb
 from wallwm_policy.core.preprocess import raw_image_to_rgb
+from wallwm_policy.core.stats import Window
+
+from wallwm_msgs.msg import ActionChunk
+from wallwm_msgs.msg import EventStatus
 
 
 def stamp_seconds(stamp) -> float:
@@ -71,7 +75,22 @@ def chunk_msg(record: PlanRecord, joint_names, step_period: float) -> ActionChun
     return msg
 
 
-def diagnostic(name: str, level: bytes, message: str, values: dict) -> DiagnosticStatus:
-    return DiagnosticStatus(level=level, name=name, message=message,
-                            hardware_id='wallwm_policy',
-                            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+def diagnostics(controller: PolicyController, times: dict[str, Window], rejected: int,
+                stamp) -> DiagnosticArray:
+    """Rates, latency percentiles (ms) and input problems, as one DiagnosticStatus."""
+    status = controller.status()
+    level = DiagnosticStatus.WARN if status.state == STATE_HOLDING else DiagnosticStatus.OK
+    values = {'bundle_id': controller.bundle.manifest.bundle_id,
+              'providers': ','.join(controller.bundle.providers.providers),
+              'mode': status.mode, 'state': status.state, 'hold_reason': status.hold_reason,
+              'control_rate_hz': f"{times['ticks_at'].rate_hz():.2f}",
+              'inputs_rejected': rejected}
+    for key in ('inference', 'tick', 'callback'):
+        for q in (50, 99):
+            values[f'{key}_ms_p{q}'] = f'{times[key].percentile(q) * 1e3:.3f}'
+    msg = DiagnosticArray(status=[DiagnosticStatus(
+        level=level, name='wallwm_policy: control', message=status.hold_reason or 'ok',
+        hardware_id='wallwm_policy',
+        values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
+    msg.header.stamp = stamp
+    return msg

@@ -8,11 +8,9 @@ group on a MultiThreadedExecutor) never wait for the model.
 
 import threading
 import time
-from functools import partial
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from diagnostic_msgs.msg import DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer
 from rclpy.action import CancelResponse
@@ -24,11 +22,20 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CompressedImage
-from sensor_msgs.msg import Image
-from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
+from wallwm_policy.core import manifest as mf
+from wallwm_policy.core.bundle import BundleError
+from wallwm_policy.core.bundle import load_bundle
+from wallwm_policy.core.controller import STATE_HOLDING
+from wallwm_policy.core.controller import PolicyController
+from wallwm_policy.core.safety import JointLimits
+from wallwm_policy.core.stats import Window
+from wallwm_policy.nodes import convert
+from wallwm_policy.nodes import params
+from wallwm_policy.nodes.goals import GoalBridge
+from wallwm_policy.nodes.inputs import SensorInputs
+from wallwm_policy.nodes.params import TRANSPORT_COMPRESSED
+
 from wallwm_msgs.action import ExecuteEvent
 from wallwm_msgs.action import ExecuteInstruction
 from wallwm_msgs.msg import ActionChunk
@@ -37,22 +44,6 @@ from wallwm_msgs.msg import EventStatus
 from wallwm_msgs.srv import ResetPolicy
 from wallwm_msgs.srv import SetMode
 
-from wallwm_policy.core import manifest as mf
-from wallwm_policy.core.bundle import BundleError
-from wallwm_policy.core.bundle import load_bundle
-from wallwm_policy.core.controller import PolicyController
-from wallwm_policy.core.controller import STATE_HOLDING
-from wallwm_policy.core.preprocess import InputError
-from wallwm_policy.core.preprocess import JointMapper
-from wallwm_policy.core.safety import JointLimits
-from wallwm_policy.core.stats import Window
-from wallwm_policy.core.sync import JOINT_STATES
-from wallwm_policy.core.sync import ObservationSync
-from wallwm_policy.nodes import convert
-from wallwm_policy.nodes import params
-from wallwm_policy.nodes.params import TRANSPORT_COMPRESSED
-
-FEEDBACK_PERIOD_S = 0.1
 # Parameters that may change while running, and the ControlConfig field each one sets.
 LIVE_PARAMETERS = {'chunk.execute_steps': 'execute_steps',
                    'event.boundary_threshold': 'boundary_threshold'}
@@ -65,9 +56,8 @@ class PolicyNode(LifecycleNode):
         self.add_on_set_parameters_callback(self._on_parameters)
         self._controller = None
         self._timer = None
-        self._outcomes = {}           # token -> Outcome, for goals an action server waits on
-        self._outcome_cv = threading.Condition()
-        self._times = {k: Window() for k in ('tick', 'callback', 'inference', 'ticks_at')}
+        self._goal_bridge = GoalBridge(lambda: self._controller, self._now)
+        self._times = {k: Window() for k in ('tick', 'inference', 'ticks_at')}
         self._log_at = {}
         self._entities = []           # (destroy function, entity) made in on_configure
         # Lifecycle transitions run on another executor thread than the control callbacks: this
@@ -93,27 +83,20 @@ class PolicyNode(LifecycleNode):
                 raise ValueError(f'cameras.topics: {len(topics)} topics for cameras '
                                  f'{[c.name for c in m.cameras]}')
             self._controller = PolicyController(bundle, limits, s.control, s.mode or None,
-                                                on_outcome=self._on_outcome)
+                                                on_outcome=self._goal_bridge.on_outcome)
         except (BundleError, ValueError) as exc:
             self.get_logger().error(f'configure failed: {exc}')
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f'bundle {m.bundle_id}: modes {list(self._controller.modes)}; '
                                f'{bundle.providers.reason}')
         self._period = 1.0 / m.control_rate_hz
-        self._mapper = JointMapper(m.joint_names)
-        self._sync = ObservationSync([c.name for c in m.cameras], s.sync)
-        sensors, control = ReentrantCallbackGroup(), MutuallyExclusiveCallbackGroup()
-        self._goals = ReentrantCallbackGroup()
-        compressed = s.transport == TRANSPORT_COMPRESSED
+        control, self._goals = MutuallyExclusiveCallbackGroup(), ReentrantCallbackGroup()
         keep = self._keep
-        for cam, topic in zip(m.cameras, topics, strict=True):
-            keep(self.destroy_subscription, self.create_subscription(
-                CompressedImage if compressed else Image, topic + ('/compressed' * compressed),
-                partial(self._on_image, cam.name, compressed), qos_profile_sensor_data,
-                callback_group=sensors))
-        keep(self.destroy_subscription, self.create_subscription(
-            JointState, s.joint_states_topic, self._on_joints, qos_profile_sensor_data,
-            callback_group=sensors))
+        self._inputs = SensorInputs(
+            self, [c.name for c in m.cameras], topics, s.transport == TRANSPORT_COMPRESSED,
+            m.joint_names, s.joint_states_topic, s.sync, ReentrantCallbackGroup())
+        for sub in self._inputs.subscriptions:
+            keep(self.destroy_subscription, sub)
         keep(self.destroy_subscription, self.create_subscription(
             EventCommand, '~/event_command', self._on_command, 10, callback_group=self._goals))
         self._traj_pub = keep(self.destroy_lifecycle_publisher, self.create_lifecycle_publisher(
@@ -125,11 +108,11 @@ class PolicyNode(LifecycleNode):
         self._diag_pub = keep(self.destroy_publisher,
                               self.create_publisher(DiagnosticArray, '/diagnostics', 10))
         self._servers = [
-            ActionServer(self, ExecuteEvent, '~/execute_event', self._execute_event,
+            ActionServer(self, ExecuteEvent, '~/execute_event', self._goal_bridge.execute_event,
                          goal_callback=self._accept_goal, cancel_callback=self._accept_cancel,
                          callback_group=self._goals),
             ActionServer(self, ExecuteInstruction, '~/execute_instruction',
-                         self._execute_instruction, goal_callback=self._accept_goal,
+                         self._goal_bridge.execute_instruction, goal_callback=self._accept_goal,
                          cancel_callback=self._accept_cancel, callback_group=self._goals)]
         keep(self.destroy_service, self.create_service(
             SetMode, '~/set_mode', self._on_set_mode, callback_group=self._goals))
@@ -190,26 +173,6 @@ class PolicyNode(LifecycleNode):
         if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
 
-    # ------------------------------------------------------------------ inputs
-
-    def _on_image(self, camera: str, compressed: bool, msg) -> None:
-        t0 = time.perf_counter()
-        try:
-            rgb = (convert.compressed_image_to_rgb if compressed else convert.image_to_rgb)(msg)
-            self._sync.add(camera, convert.stamp_seconds(msg.header.stamp), rgb)
-        except InputError as exc:
-            self._sync.add(camera, convert.stamp_seconds(msg.header.stamp), error=str(exc))
-        self._times['callback'].add(time.perf_counter() - t0)
-
-    def _on_joints(self, msg: JointState) -> None:
-        t0 = time.perf_counter()
-        try:
-            positions = self._mapper.positions(msg.name, msg.position)
-            self._sync.add(JOINT_STATES, convert.stamp_seconds(msg.header.stamp), positions)
-        except InputError as exc:
-            self._sync.add(JOINT_STATES, convert.stamp_seconds(msg.header.stamp), error=str(exc))
-        self._times['callback'].add(time.perf_counter() - t0)
-
     # ------------------------------------------------------------------ control
 
     def _tick(self) -> None:
@@ -221,8 +184,8 @@ class PolicyNode(LifecycleNode):
         t0 = time.perf_counter()
         ros_now = self.get_clock().now()
         now = ros_now.nanoseconds * 1e-9
-        obs, reason = self._sync.assemble(now)
-        result = self._controller.tick(obs, reason, self._sync.latest_positions(), now)
+        obs, reason = self._inputs.sync.assemble(now)
+        result = self._controller.tick(obs, reason, self._inputs.sync.latest_positions(), now)
         names = self._controller.bundle.manifest.joint_names
         if result.command is not None:
             self._traj_pub.publish(convert.trajectory(names, result.command, self._period))
@@ -237,7 +200,7 @@ class PolicyNode(LifecycleNode):
         self._times['ticks_at'].add(time.monotonic())
 
     def _publish_hold(self) -> None:
-        command = self._controller.hold_command(self._sync.latest_positions())
+        command = self._controller.hold_command(self._inputs.sync.latest_positions())
         if command is not None:
             names = self._controller.bundle.manifest.joint_names
             self._traj_pub.publish(convert.trajectory(names, command, self._period))
@@ -248,20 +211,9 @@ class PolicyNode(LifecycleNode):
                 self._publish_diagnostics_locked()
 
     def _publish_diagnostics_locked(self) -> None:
-        status, t = self._controller.status(), self._times
-        level = DiagnosticStatus.WARN if status.state == STATE_HOLDING else DiagnosticStatus.OK
-        values = {'bundle_id': self._controller.bundle.manifest.bundle_id,
-                  'providers': ','.join(self._controller.bundle.providers.providers),
-                  'mode': status.mode, 'state': status.state, 'hold_reason': status.hold_reason,
-                  'control_rate_hz': f"{t['ticks_at'].rate_hz():.2f}",
-                  'inputs_rejected': self._sync.rejected}
-        for key in ('inference', 'tick', 'callback'):
-            for q in (50, 99):
-                values[f'{key}_ms_p{q}'] = f'{t[key].percentile(q) * 1e3:.3f}'
-        msg = DiagnosticArray(status=[convert.diagnostic(
-            'wallwm_policy: control', level, status.hold_reason or 'ok', values)])
-        msg.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(msg)
+        times = {**self._times, 'callback': self._inputs.callback_times}
+        self._diag_pub.publish(convert.diagnostics(
+            self._controller, times, self._inputs.sync.rejected, self.get_clock().now().to_msg()))
 
     def _throttled(self, key: str, text: str, period: float = 2.0) -> None:
         if time.monotonic() - self._log_at.get(key, -1e9) >= period:
@@ -273,71 +225,11 @@ class PolicyNode(LifecycleNode):
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_outcome(self, outcome) -> None:
-        with self._outcome_cv:
-            if outcome.token in self._outcomes:
-                self._outcomes[outcome.token] = outcome
-                self._outcome_cv.notify_all()
-
     def _accept_goal(self, goal) -> GoalResponse:
         return GoalResponse.ACCEPT if self._timer is not None else GoalResponse.REJECT
 
     def _accept_cancel(self, goal_handle) -> CancelResponse:
         return CancelResponse.ACCEPT
-
-    def _run_goal(self, goal_handle, start, feedback):
-        """Start a goal in the core, stream feedback, honour cancel; returns the Outcome."""
-        with self._outcome_cv:
-            try:
-                token = start()
-            except ValueError as exc:
-                return None, str(exc)
-            self._outcomes[token] = None
-        while True:
-            with self._outcome_cv:
-                self._outcome_cv.wait_for(lambda: self._outcomes[token] is not None,
-                                          FEEDBACK_PERIOD_S)
-                if self._outcomes[token] is not None:
-                    outcome = self._outcomes.pop(token)
-                    break
-            if goal_handle.is_cancel_requested:
-                self._controller.cancel(token)
-            elif self._controller is not None:
-                goal_handle.publish_feedback(feedback(self._controller.status()))
-        if outcome.reason == 'canceled':
-            goal_handle.canceled()
-        elif outcome.success:
-            goal_handle.succeed()
-        else:
-            goal_handle.abort()
-        return outcome, outcome.reason
-
-    def _execute_event(self, goal_handle):
-        g = goal_handle.request
-        outcome, reason = self._run_goal(
-            goal_handle, lambda: self._controller.start_event(
-                g.event_text, g.instruction, convert.duration_seconds(g.timeout), self._now()),
-            lambda st: ExecuteEvent.Feedback(progress=st.progress, steps_executed=st.steps_executed,
-                                             boundary_probability=st.boundary_probability))
-        if outcome is None:
-            goal_handle.abort()
-            return ExecuteEvent.Result(success=False, reason=reason)
-        return ExecuteEvent.Result(success=outcome.success, reason=reason,
-                                   duration=convert.duration(outcome.duration_s))
-
-    def _execute_instruction(self, goal_handle):
-        g = goal_handle.request
-        outcome, reason = self._run_goal(
-            goal_handle, lambda: self._controller.start_instruction(
-                g.instruction, g.max_events, convert.duration_seconds(g.timeout), self._now()),
-            lambda st: ExecuteInstruction.Feedback(event_text=st.event_text,
-                                                   event_index=st.event_index,
-                                                   progress=st.progress))
-        if outcome is None:
-            goal_handle.abort()
-            return ExecuteInstruction.Result(success=False, reason=reason)
-        return ExecuteInstruction.Result(success=outcome.success, reason=reason,
-                                         events=list(outcome.events))
 
     def _on_command(self, msg: EventCommand) -> None:
         if self._timer is None:

@@ -1,0 +1,91 @@
+"""Action goals <-> core goals: start one in the controller, stream feedback, honour cancel,
+and finish the goal handle with the core's Outcome. Used by the policy node's action servers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from wallwm_policy.core.controller import REASON_CANCELED
+from wallwm_policy.core.controller import Outcome
+from wallwm_policy.core.controller import PolicyController
+from wallwm_policy.nodes import convert
+
+from wallwm_msgs.action import ExecuteEvent
+from wallwm_msgs.action import ExecuteInstruction
+
+FEEDBACK_PERIOD_S = 0.1
+
+
+class GoalBridge:
+    """Waits for the core's outcome of each goal an action server started (thread-safe)."""
+
+    def __init__(self, controller: Callable[[], PolicyController | None],
+                 now: Callable[[], float]):
+        self._controller = controller
+        self._now = now
+        self._outcomes: dict[int, Outcome | None] = {}
+        self._cv = threading.Condition()
+
+    def on_outcome(self, outcome: Outcome) -> None:
+        """The controller's outcome callback."""
+        with self._cv:
+            if outcome.token in self._outcomes:
+                self._outcomes[outcome.token] = outcome
+                self._cv.notify_all()
+
+    def _run(self, goal_handle, start, feedback) -> tuple[Outcome | None, str]:
+        controller = self._controller()
+        with self._cv:
+            try:
+                if controller is None:
+                    raise ValueError('the policy is not configured')
+                token = start(controller)
+            except ValueError as exc:
+                goal_handle.abort()
+                return None, str(exc)
+            self._outcomes[token] = None
+        while True:
+            with self._cv:
+                self._cv.wait_for(lambda: self._outcomes[token] is not None, FEEDBACK_PERIOD_S)
+                outcome = self._outcomes[token]
+                if outcome is not None:
+                    del self._outcomes[token]
+                    break
+            if goal_handle.is_cancel_requested:
+                controller.cancel(token)
+            else:
+                goal_handle.publish_feedback(feedback(controller.status()))
+        if outcome.reason == REASON_CANCELED:
+            goal_handle.canceled()
+        elif outcome.success:
+            goal_handle.succeed()
+        else:
+            goal_handle.abort()
+        return outcome, outcome.reason
+
+    def execute_event(self, goal_handle) -> ExecuteEvent.Result:
+        g = goal_handle.request
+        outcome, reason = self._run(
+            goal_handle, lambda c: c.start_event(
+                g.event_text, g.instruction, convert.duration_seconds(g.timeout), self._now()),
+            lambda st: ExecuteEvent.Feedback(progress=st.progress,
+                                             steps_executed=st.steps_executed,
+                                             boundary_probability=st.boundary_probability))
+        if outcome is None:
+            return ExecuteEvent.Result(success=False, reason=reason)
+        return ExecuteEvent.Result(success=outcome.success, reason=reason,
+                                   duration=convert.duration(outcome.duration_s))
+
+    def execute_instruction(self, goal_handle) -> ExecuteInstruction.Result:
+        g = goal_handle.request
+        outcome, reason = self._run(
+            goal_handle, lambda c: c.start_instruction(
+                g.instruction, g.max_events, convert.duration_seconds(g.timeout), self._now()),
+            lambda st: ExecuteInstruction.Feedback(event_text=st.event_text,
+                                                   event_index=st.event_index,
+                                                   progress=st.progress))
+        if outcome is None:
+            return ExecuteInstruction.Result(success=False, reason=reason)
+        return ExecuteInstruction.Result(success=outcome.success, reason=reason,
+                                         events=list(outcome.events))

@@ -19,6 +19,7 @@ from wallwm_policy.core.controller import STATE_RUNNING
 from wallwm_policy.core.controller import ControlConfig
 from wallwm_policy.core.controller import PolicyController
 from wallwm_policy.core.inference import InferenceWorker
+from wallwm_policy.core.pipeline import ModePipeline
 from wallwm_policy.core.pipeline import Observation
 from wallwm_policy.core.pipeline import Plan
 from wallwm_policy.core.preprocess import InputError
@@ -410,3 +411,55 @@ def test_sync_picks_frames_by_stamp_and_names_the_problem():
     assert 'wrist out of sync' in sync.assemble(1.0)[1] or 'front' in sync.assemble(1.0)[1]
     sync.add(JOINT_STATES, float('nan'), np.zeros(6))
     assert 'non-finite stamp' in sync.assemble(1.0)[1]
+
+
+# ------------------------------------------------------------------------------ the real bundle
+
+
+def test_runtime_chains_the_exported_graphs_like_the_exporter(tiny_bundle):
+    """Same tensors in, same actions out as wallwm_train's own ONNX evaluation of each mode."""
+    from wallwm_train.export import run_onnx
+
+    real = load_bundle(tiny_bundle, SessionConfig(intra_op_threads=1))
+    m = real.manifest
+    height, width = m.image_size
+    rng = np.random.default_rng(3)
+    images = {c.name: rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for c in m.cameras}
+    obs = Observation(0.0, images, rng.normal(0, 0.3, m.num_joints))
+    for mode in m.modes:
+        pipeline = ModePipeline(real, mode)
+        context = pipeline.start_event(obs, 'put the red cube in the bin', 'grasp the red cube',
+                                       np.random.default_rng(0))
+        plan = pipeline.plan(obs, context, np.random.default_rng(1))
+        reference_inputs = {**pipeline.observation_tensors(obs),
+                            **pipeline.text_tensors('put the red cube in the bin',
+                                                    'grasp the red cube'),
+                            'noise': pipeline.noise(np.random.default_rng(1))}
+        last = m.modes[mode].per_step[-1]
+        reference = run_onnx(tiny_bundle, mode, reference_inputs)[last]['actions'][0]
+        expected = reference * np.array(m.normalization.action.std) + np.array(
+            m.normalization.action.mean)
+        np.testing.assert_allclose(plan.actions, expected, rtol=1e-5, atol=1e-5)
+        assert plan.actions.shape == (m.modes[mode].action_steps, m.num_joints)
+        if mode == 'unified':
+            assert isinstance(context.caption, str)
+
+
+def test_every_mode_of_the_real_bundle_runs_in_closed_loop(tiny_bundle, make_controller):
+    real = load_bundle(tiny_bundle, SessionConfig(intra_op_threads=1))
+    loop, outcomes = make_controller(ControlConfig(execute_steps=2, max_event_steps=20), real)
+    loop.controller.start_event('reach above the red cube', 'put the red cube in the bin', 0.0,
+                                loop.now)
+    loop.run_until(lambda r: outcomes)
+    assert outcomes[0].success and outcomes[0].reason in ('boundary', 'segment_end')
+    loop.controller.start_instruction('put the red cube in the bin', 2, 0.0, loop.now,
+                                      mode='unified')
+    loop.run_until(lambda r: len(outcomes) == 2)
+    assert outcomes[1].reason == 'max_events' and len(outcomes[1].events) == 2
+    loop.controller.start_instruction('put the red cube in the bin', 0, 0.4, loop.now,
+                                      mode='chunk')
+    loop.run_until(lambda r: len(outcomes) == 3)
+    assert outcomes[2].reason == 'timeout'
+    commands = [r.command for r in loop.results if r.command is not None]
+    assert commands and all(np.all(c >= LIMITS.lower) and np.all(c <= LIMITS.upper)
+                            for c in commands)

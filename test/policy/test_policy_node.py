@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from policy_bundles import real_bundle
 
 pytestmark = pytest.mark.ros
 
@@ -21,9 +20,9 @@ LOWER, UPPER = np.array(LIMITS['lower']), np.array(LIMITS['upper'])
 NODE = '/wallwm_policy'
 
 
-@pytest.fixture(scope='module')
-def bundle(tmp_path_factory):
-    return real_bundle(tmp_path_factory.mktemp('policy_node_bundle'))
+@pytest.fixture
+def bundle(tiny_bundle):
+    return tiny_bundle
 
 
 def _start_node(ros_processes, bundle, *extra, autostart=True, name='policy'):

@@ -130,8 +130,9 @@ class TrainConfig:
                              f'{list(MODES)}')
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f'steps {self.steps} and batch_size {self.batch_size} must be >= 1')
-        if not 0 <= self.warmup_steps <= self.steps:
-            raise ValueError(f'warmup_steps {self.warmup_steps} must be in 0..steps {self.steps}')
+        if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f'warmup_steps {self.warmup_steps} must be >= 0 and min_lr_ratio '
+                             f'{self.min_lr_ratio} in [0, 1]')
 
 
 @dataclass(frozen=True)

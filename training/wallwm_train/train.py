@@ -83,6 +83,7 @@ class MetricsLog:
     """CSV (+ TensorBoard) on rank 0; on resume, rows after the checkpoint are dropped."""
 
     def __init__(self, run_dir: Path, resume_step: int | None):
+        run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / LOG_FILE
         self.rows: list[dict[str, str]] = []
         if resume_step is not None and self.path.is_file():

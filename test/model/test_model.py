@@ -1,0 +1,102 @@
+"""The network: the gradient-continuous path, loss on a fixed batch, sample targets."""
+
+import numpy as np
+import pytest
+import torch
+
+from wallwm_train import keys
+from wallwm_train.config import load_config
+from wallwm_train.model.wallwm import WallWM
+from wallwm_train.optim import build_optimizers
+from wallwm_train.samples import EpisodeStore
+from wallwm_train.samples import SampleBuilder
+
+
+def _setup(cfg, episodes, modes):
+    store = EpisodeStore.from_episodes(episodes, cfg.model, 30.0)
+    builder = SampleBuilder(store, cfg.model, store.norm_stats())
+    torch.manual_seed(0)
+    model = WallWM(cfg.model, modes)
+    model.caption.set_vocabulary(builder.caption_vocabulary()) if model.caption else None
+    batch = builder.batch(list(range(8)), torch.Generator().manual_seed(0))
+    return model, batch
+
+
+def _nonzero(p):
+    return p.grad is not None and p.grad.abs().sum() > 0
+
+
+def test_event_action_loss_reaches_backbone_and_event_tokens(tiny, episodes):
+    model, batch = _setup(tiny, episodes, ('event',))
+    _, parts = model(batch, tiny.train)
+    parts['event/action'].backward()
+    assert _nonzero(model.backbone.layers[0].attn.q.weight)
+    assert _nonzero(model.backbone.layers[-1].mlp.fc.weight)
+    event_rows = model.text.token.weight.grad[batch[keys.EVENT_IDS][batch[keys.EVENT_MASK] > 0]]
+    assert event_rows.abs().sum() > 0                # the event caption's token embeddings
+    assert model.text.segment.grad[1].abs().sum() > 0   # the event segment embedding
+
+
+def test_unified_action_loss_reaches_thoughts_and_backbone(tiny, episodes):
+    model, batch = _setup(tiny, episodes, ('unified',))
+    _, parts = model(batch, tiny.train)
+    parts['unified/action'].backward()
+    assert _nonzero(model.staircase.slots)           # the thoughts themselves
+    assert _nonzero(model.staircase.entry.weight)
+    top = model.backbone.layers[-1]
+    assert _nonzero(top.attn.q.weight)               # thought queries only exist in staircase
+    assert _nonzero(model.backbone.layers[0].attn.q.weight)
+
+
+def test_chunk_baseline_has_no_event_path(tiny, episodes):
+    model, batch = _setup(tiny, episodes, ('chunk',))
+    assert model.staircase is None and model.caption is None and model.heads is None
+    total, parts = model(batch, tiny.train)
+    assert set(parts) == {'chunk/action'}
+    other = dict(batch)
+    other[keys.EVENT_IDS] = torch.randint(1000, 2000, batch[keys.EVENT_IDS].shape)
+    assert model(other, tiny.train)[0].item() == total.item()   # events are not an input
+
+
+def test_loss_goes_down_on_a_fixed_batch(tiny, episodes):
+    model, batch = _setup(tiny, episodes, tiny.train.modes)
+    opts = build_optimizers(model, tiny.train)
+    losses = []
+    for _ in range(60):
+        total, _ = model(batch, tiny.train)
+        for o in opts:
+            o.zero_grad()
+        total.backward()
+        for o in opts:
+            o.step()
+        losses.append(total.item())
+    assert losses[-1] < 0.5 * losses[0], losses[::10]
+
+
+def test_segment_targets_follow_the_event(tiny, episodes):
+    store = EpisodeStore.from_episodes(episodes, tiny.model, 30.0)
+    builder = SampleBuilder(store, tiny.model, store.norm_stats())
+    ref = store.events[1]
+    t = ref.end - 3
+    s = builder.sample(1, t)
+    assert s[keys.SEGMENT_VALID].tolist()[:4] == [1, 1, 1, 0]
+    assert s[keys.SEGMENT_BOUNDARY].tolist().index(1.0) == 2
+    duration = ref.end - ref.start
+    np.testing.assert_allclose(s[keys.SEGMENT_PROGRESS][:3],
+                               (np.arange(3) + t - ref.start + 1) / duration, rtol=1e-6)
+    assert s[keys.SEGMENT_PROGRESS][2] == pytest.approx(1.0)
+    assert s[keys.CHUNK_IN_EVENT].tolist() == [1, 1, 1, 0]
+    assert builder.event_text.decode(s[keys.NEXT_EVENT_IDS]) == store.events[2].caption
+    with pytest.raises(ValueError, match='outside event'):
+        builder.sample(1, ref.end)
+
+
+def test_config_rejects_contradictions():
+    with pytest.raises(ValueError, match='patch_size'):
+        load_config('tiny', ['model.patch_size=12'])
+    with pytest.raises(ValueError, match='staircase_layers'):
+        load_config('tiny', ['model.staircase_layers=9'])
+    with pytest.raises(ValueError, match="did you mean 'tiny'"):
+        load_config('tinny')
+    with pytest.raises(ValueError, match='unknown field'):
+        load_config('tiny', ['model.widht=3'])

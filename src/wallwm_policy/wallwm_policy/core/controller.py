@@ -18,6 +18,7 @@ longer than `hold_abort_s` ends with reason 'hold: ...'.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +165,7 @@ class PolicyController:
         self._status = Status(mode=self.mode)
         self._inference_ms = 0.0
         self._now = 0.0
+        self.starved_ticks = 0  # ticks a running goal had no planned row after its first plan
 
     # ---------------------------------------------------------------- goals (any thread)
 
@@ -317,8 +319,13 @@ class PolicyController:
         return record
 
     def _request(self, goal: _Goal, obs: Observation) -> None:
-        due = (goal.context is None or self._queue.remaining(self._step) == 0
-               or self._step - goal.last_request_step >= self.config.execute_steps)
+        # Ask early enough that the plan arrives before the queue runs dry: `lead` steps of
+        # latency, so at most S - lead steps are executed from a plan even if H is larger.
+        lead = 1 + math.ceil(self._inference_ms * 1e-3 / self.step_period)
+        steps = self.pipelines[goal.mode].action_steps
+        horizon = max(1, min(self.config.execute_steps, steps - lead))
+        due = (goal.context is None or self._queue.remaining(self._step) <= lead
+               or self._step - goal.last_request_step >= horizon)
         if not due or self._worker.busy:
             return
         pipeline = self.pipelines[goal.mode]
@@ -335,7 +342,9 @@ class PolicyController:
     def _execute(self, goal: _Goal, obs: Observation, now: float,
                  record: PlanRecord | None) -> TickResult:
         row = self._queue.take(self._step)
-        if row is None:  # first plan of the event not there yet: nothing new to send
+        if row is None:  # no plan yet for this step: nothing new to send
+            if goal.chunk_index > 1:
+                self.starved_ticks += 1   # the model did not keep up with the horizon
             self._status = self._make_status(goal, STATE_RUNNING, '')
             return TickResult(None, self._status, record)
         command = self._filter.apply(row.action, obs.positions)

@@ -84,8 +84,9 @@ def diagnostics(controller: PolicyController, times: dict[str, Window], rejected
               'providers': ','.join(controller.bundle.providers.providers),
               'mode': status.mode, 'state': status.state, 'hold_reason': status.hold_reason,
               'control_rate_hz': f"{times['ticks_at'].rate_hz():.2f}",
-              'inputs_rejected': rejected}
-    for key in ('inference', 'tick', 'callback'):
+              'inputs_rejected': rejected, 'queue_starved_ticks': controller.starved_ticks}
+    # overhead: per control frame, input callbacks + the tick (inference runs off this path)
+    for key in ('inference', 'overhead', 'tick', 'callback'):
         for q in (50, 99):
             values[f'{key}_ms_p{q}'] = f'{times[key].percentile(q) * 1e3:.3f}'
     msg = DiagnosticArray(status=[DiagnosticStatus(

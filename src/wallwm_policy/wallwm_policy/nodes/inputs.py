@@ -4,6 +4,7 @@ is rejected with its reason as soon as it arrives."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from functools import partial
@@ -29,6 +30,8 @@ class SensorInputs:
                  config: SyncConfig, callback_group):
         self.sync = ObservationSync(cameras, config)
         self.callback_times = Window()
+        self._pending_s = 0.0      # callback time since the last drain()
+        self._lock = threading.Lock()
         self._mapper = JointMapper(joint_names)
         self.subscriptions = [
             node.create_subscription(
@@ -49,7 +52,7 @@ class SensorInputs:
             self.sync.add(camera, stamp, to_rgb(msg))
         except InputError as exc:
             self.sync.add(camera, stamp, error=str(exc))
-        self.callback_times.add(time.perf_counter() - t0)
+        self._spent(time.perf_counter() - t0)
 
     def _on_joints(self, msg: JointState) -> None:
         t0 = time.perf_counter()
@@ -58,4 +61,15 @@ class SensorInputs:
             self.sync.add(JOINT_STATES, stamp, self._mapper.positions(msg.name, msg.position))
         except InputError as exc:
             self.sync.add(JOINT_STATES, stamp, error=str(exc))
-        self.callback_times.add(time.perf_counter() - t0)
+        self._spent(time.perf_counter() - t0)
+
+    def _spent(self, seconds: float) -> None:
+        self.callback_times.add(seconds)
+        with self._lock:
+            self._pending_s += seconds
+
+    def drain(self) -> float:
+        """Callback time spent since the last call (the input side of a frame's overhead)."""
+        with self._lock:
+            spent, self._pending_s = self._pending_s, 0.0
+        return spent

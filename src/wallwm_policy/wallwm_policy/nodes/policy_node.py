@@ -57,7 +57,7 @@ class PolicyNode(LifecycleNode):
         self._controller = None
         self._timer = None
         self._goal_bridge = GoalBridge(lambda: self._controller, self._now)
-        self._times = {k: Window() for k in ('tick', 'inference', 'ticks_at')}
+        self._times = {k: Window() for k in ('tick', 'overhead', 'inference', 'ticks_at')}
         self._log_at = {}
         self._entities = []           # (destroy function, entity) made in on_configure
         # Lifecycle transitions run on another executor thread than the control callbacks: this
@@ -196,7 +196,9 @@ class PolicyNode(LifecycleNode):
             self._times['inference'].add(result.plan.plan.inference_s)
         if result.status.state == STATE_HOLDING:
             self._throttled('hold', f'holding: {result.status.hold_reason}')
-        self._times['tick'].add(time.perf_counter() - t0)
+        tick_s = time.perf_counter() - t0
+        self._times['tick'].add(tick_s)
+        self._times['overhead'].add(tick_s + self._inputs.drain())
         self._times['ticks_at'].add(time.monotonic())
 
     def _publish_hold(self) -> None:

@@ -81,3 +81,21 @@ def test_missing_and_mismatched_checkpoints_give_clear_errors(tmp_path, episodes
     (ckpt / checkpoint.STATE_FILE).write_text('{not json')
     with pytest.raises(checkpoint.CheckpointError, match='corrupt'):
         checkpoint.read_state(ckpt)
+
+
+@pytest.mark.skipif(not __import__('torch').cuda.is_available(), reason='needs a CUDA GPU')
+def test_trains_on_gpu_with_bf16_autocast(episodes):
+    import torch
+
+    from wallwm_train.samples import EpisodeStore
+    from wallwm_train.samples import RandomEventSampler
+    from wallwm_train.train import Distributed
+    from wallwm_train.train import train
+
+    cfg = load_config('tiny', ['train.steps=30', 'train.log_every=1'])
+    store = EpisodeStore.from_episodes(episodes, cfg.model, 30.0)
+    model, _, history = train(cfg, store, RandomEventSampler(len(store.events)),
+                              env=Distributed('cuda'), progress=False)
+    assert next(model.parameters()).device.type == 'cuda'
+    assert all(torch.isfinite(torch.tensor(h['loss'])) for h in history)
+    assert history[-1]['loss'] < history[0]['loss']

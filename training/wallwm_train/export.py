@@ -264,16 +264,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--checkpoint', required=True, type=Path,
                         help='checkpoint folder or run folder (uses checkpoints/latest)')
     parser.add_argument('--out', required=True, type=Path, help='bundle folder to write')
-    parser.add_argument('--control-rate', type=float, default=30.0, help='Hz')
+    parser.add_argument('--control-rate', type=float, default=0.0,
+                        help='Hz (default: the training data\'s fps)')
     args = parser.parse_args(argv)
-    from wallwm_train.train import load_trained
+    from wallwm_train.train import load_trained_with_state
 
     try:
-        model, cfg, norm = load_trained(args.checkpoint)
+        model, cfg, norm, state = load_trained_with_state(args.checkpoint)
     except checkpoint.CheckpointError as exc:
         print(f'wallwm-export: {exc}', file=sys.stderr)
         return 2
-    export_bundle(model, cfg, norm, args.out, args.control_rate)
+    rate = args.control_rate or state.get('fps') or 30.0
+    export_bundle(model, cfg, norm, args.out, rate)
     print(f'wrote {args.out} (modes: {", ".join(model.modes)})')
     return 0
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
 import sys
 import time
@@ -174,13 +175,15 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
             if log is not None:
                 log.log(done, values)
         if run_dir is not None and (done % tc.checkpoint_every == 0 or done == tc.steps):
-            _checkpoint(run_dir, done, model, optimizers, generator, sampler, norm, cfg, env)
+            _checkpoint(run_dir, done, model, optimizers, generator, sampler, norm, cfg, env,
+                        store.fps)
     if log is not None:
         log.close()
     return model, norm, history
 
 
-def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg, env) -> None:
+def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg, env,
+                fps) -> None:
     """Gather every rank's sampler state (each draws its own stream), rank 0 writes."""
     states = [None] * env.world_size
     if env.enabled:
@@ -190,7 +193,7 @@ def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg,
     if env.rank == 0:
         checkpoint.save(run_dir, step, model, optimizers,
                         {'config': cfg.to_dict(), 'norm': norm.as_dict(), 'sampler': states,
-                         'fps': None}, generator)
+                         'fps': fps}, generator)
     if env.enabled:
         dist.barrier()
 
@@ -206,12 +209,17 @@ def fit_in_memory(cfg: Config, episodes, fps: float = 30.0, run_dir: Path | None
 
 def load_trained(path: Path) -> tuple[WallWM, Config, NormStats]:
     """A model from a checkpoint (folder or run folder), with its config and normalisation."""
+    model, cfg, norm, _ = load_trained_with_state(path)
+    return model, cfg, norm
+
+
+def load_trained_with_state(path: Path) -> tuple[WallWM, Config, NormStats, dict]:
     state = checkpoint.read_state(path)
     cfg = Config.from_dict(state['config'])
-    model = WallWM(cfg.model.__class__(**{**cfg.model.__dict__, 'init_text_from_minilm': False}),
-                   cfg.train.modes)
+    # The weights overwrite the table, so skip the MiniLM initialisation.
+    model = WallWM(dataclasses.replace(cfg.model, init_text_from_minilm=False), cfg.train.modes)
     checkpoint.load_model(path, model)
-    return model, cfg, NormStats.from_dict(state['norm'])
+    return model.eval(), cfg, NormStats.from_dict(state['norm']), state
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from wallwm_policy.core.controller import REASON_CANCELED
 from wallwm_policy.core.controller import Outcome
 from wallwm_policy.core.controller import PolicyController
+from wallwm_policy.core.manifest import MODE_EVENT
 from wallwm_policy.nodes import convert
 
 from wallwm_msgs.action import ExecuteEvent
@@ -63,6 +64,25 @@ class GoalBridge:
         else:
             goal_handle.abort()
         return outcome, outcome.reason
+
+    def start_command(self, msg) -> str:
+        """An EventCommand (no feedback, no result): start it; returns why not, or ''."""
+        controller = self._controller()
+        try:
+            if controller is None:
+                raise ValueError('the policy is not configured')
+            if msg.mode and msg.mode != controller.mode:
+                ok, text = controller.set_mode(msg.mode)
+                if not ok:
+                    raise ValueError(text)
+            limit = convert.duration_seconds(msg.max_duration)
+            if controller.mode == MODE_EVENT:
+                controller.start_event(msg.event_text, msg.instruction, limit, self._now())
+            else:
+                controller.start_instruction(msg.instruction, 0, limit, self._now())
+        except ValueError as exc:
+            return str(exc)
+        return ''
 
     def execute_event(self, goal_handle) -> ExecuteEvent.Result:
         g = goal_handle.request

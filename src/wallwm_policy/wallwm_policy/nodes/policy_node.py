@@ -23,7 +23,6 @@ from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from trajectory_msgs.msg import JointTrajectory
-from wallwm_policy.core import manifest as mf
 from wallwm_policy.core.bundle import BundleError
 from wallwm_policy.core.bundle import load_bundle
 from wallwm_policy.core.controller import STATE_HOLDING
@@ -237,18 +236,9 @@ class PolicyNode(LifecycleNode):
         if self._timer is None:
             self._throttled('command', 'event_command ignored: the node is not active')
             return
-        try:
-            if msg.mode and msg.mode != self._controller.mode:
-                ok, text = self._controller.set_mode(msg.mode)
-                if not ok:
-                    raise ValueError(text)
-            limit = convert.duration_seconds(msg.max_duration)
-            if self._controller.mode == mf.MODE_EVENT:
-                self._controller.start_event(msg.event_text, msg.instruction, limit, self._now())
-            else:
-                self._controller.start_instruction(msg.instruction, 0, limit, self._now())
-        except ValueError as exc:
-            self.get_logger().warning(f'event_command rejected: {exc}')
+        error = self._goal_bridge.start_command(msg)
+        if error:
+            self.get_logger().warning(f'event_command rejected: {error}')
 
     def _on_set_mode(self, request, response):
         response.success, response.message = self._controller.set_mode(request.mode)

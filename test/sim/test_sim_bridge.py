@@ -66,7 +66,14 @@ def test_trajectories_move_the_arm_and_change_the_images(ros_processes, ros_node
     stamps = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clocks]
     assert stamps == sorted(stamps) and stamps[-1] > 1.0
 
-    # Malformed trajectories are rejected: the arm holds its last valid command.
+    # Malformed trajectories are rejected: the arm holds its last valid command. (Position
+    # servos settle with a small gravity offset, so compare with the settled position.)
+    def settled():
+        recent = np.array([j.position for j in joints[-15:]])
+        return len(joints) > 15 and np.ptp(recent[:, :5], axis=0).max() < 0.002
+
+    wait_for(settled, timeout=20, what='the arm to settle')
+    held = np.array(joints[-1].position)
     pub.publish(_trajectory(JOINTS, [np.full(6, np.nan)], [0.5]))
     count = len(joints)
     # The error log is throttled (one line per 2 s); wait past it before the next bad message.
@@ -74,6 +81,6 @@ def test_trajectories_move_the_arm_and_change_the_images(ros_processes, ros_node
     pub.publish(_trajectory(['elbow', 'gripper'], [[0.0, 0.0]], [0.5]))
     count = len(joints)
     wait_for(lambda: len(joints) > count + 30, timeout=20, what='1 s of joint states')
-    assert np.abs(np.array(joints[-1].position) - target)[:5].max() < 0.03
+    assert np.abs(np.array(joints[-1].position) - held)[:5].max() < 0.01
     assert 'rejected JointTrajectory: positions contain NaN' in ros_processes.log('sim')
     assert 'unknown joints' in ros_processes.log('sim')

@@ -19,6 +19,7 @@ from transforms3d.quaternions import mat2quat
 
 from wallwm_sim.env.tabletop_env import GRIPPER_CLOSED
 from wallwm_sim.env.tabletop_env import GRIPPER_OPEN
+from wallwm_sim.env.tabletop_env import GRIPPER_RELEASE
 from wallwm_sim.env.tabletop_env import TabletopEnv
 
 ARM_JOINTS = 5                      # the first five of JOINT_NAMES; the sixth is the gripper
@@ -101,7 +102,8 @@ class ScriptedExpert:
         self._to = self._target if move.target is None else np.asarray(
             move.target(self.env, self._target), dtype=float)
         self._gripper_from = self._gripper
-        self._gripper_to = GRIPPER_OPEN if move.gripper == 'open' else GRIPPER_CLOSED
+        self._gripper_to = {'open': GRIPPER_OPEN, 'release': GRIPPER_RELEASE,
+                            'closed': GRIPPER_CLOSED}[move.gripper]
         self._move_steps = move.steps
         self._move_step = 0
 

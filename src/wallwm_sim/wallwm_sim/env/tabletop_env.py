@@ -24,7 +24,9 @@ from wallwm_sim.env.tasks import TaskEpisode
 from wallwm_sim.env.tasks import make_episode
 
 GRIPPER_OPEN = 1.0     # rad: jaws apart for the approach (wider lets the moving jaw sweep the object away)
-GRIPPER_CLOSED = -0.15  # rad: squeezes a 3 cm object firmly
+GRIPPER_CLOSED = 0.2  # rad: squeezes a 4 cm object firmly
+# Releasing opens only a little: a wide swing of the moving jaw drags the object along.
+GRIPPER_RELEASE = 0.62  # rad; the pads are 40 mm apart (an object's width) at 0.46
 
 
 @dataclass

@@ -39,7 +39,7 @@ TRAVEL_Z = 0.10                               # grasp-point height for moving be
 PUSH_DISTANCE = 0.10                          # [m]
 # Pads above the object centre: the closing jaw then presses it into the table instead of
 # wedging it up and out of the grasp.
-GRASP_ABOVE_CENTER = 0.003                    # [m]
+GRASP_ABOVE_CENTER = 0.008                    # [m]
 
 INSTRUCTIONS = {
     'pick_place': {
@@ -110,7 +110,7 @@ class Move:
     """Drive the grasp point to `target(env)` over `steps` control steps, gripper to `gripper`."""
 
     target: Callable | None   # (env, current target) -> (3,) world position; None: stay
-    gripper: str              # 'open' or 'closed'
+    gripper: str              # 'open', 'release' (slightly open) or 'closed'
     steps: int
 
 
@@ -161,8 +161,19 @@ def _resting_on_table(env, obj: ObjectSpec, tol: float = 0.008) -> bool:
     return abs(env.body_pos(obj.body)[2] - obj.half_height) < tol
 
 
-def _gripper_open(env) -> bool:
-    return env.joint_positions()[5] > 0.4
+GRIPPER_BODIES = ('gripper', 'moving_jaw_so101_v1')
+
+
+def _released(env, obj: ObjectSpec) -> bool:
+    """True when no gripper geom touches the object: it stands on its own."""
+    model, data = env.model, env.data
+    gripper = {model.body(b).id for b in GRIPPER_BODIES}
+    target = model.body(obj.body).id
+    for contact in data.contact[:data.ncon]:
+        bodies = {model.geom_bodyid[contact.geom1], model.geom_bodyid[contact.geom2]}
+        if target in bodies and bodies & gripper:
+            return False
+    return True
 
 
 def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
@@ -170,7 +181,7 @@ def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
         EventPlan(f'reach above the {obj.name}', (
             Move(_above(obj.body), 'open', 30),)),
         EventPlan(f'grasp the {obj.name}', (
-            Move(_grasp_at(obj), 'open', 24), Move(None, 'closed', 14))),
+            Move(_grasp_at(obj), 'open', 24), Move(None, 'closed', 24))),
         EventPlan(f'lift the {obj.name}', (
             Move(_above(obj.body), 'closed', 18),)),
     ]
@@ -194,8 +205,8 @@ def _release_events(obj: ObjectSpec, where: str, above_target, release_z: float)
     return [
         EventPlan(f'move the {obj.name} above {where}', (Move(carry, 'closed', 30),)),
         EventPlan(f'release the {obj.name}', (
-            Move(lower, 'closed', 20), Move(None, 'open', 30),
-            Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'open', 14))),
+            Move(lower, 'closed', 20), Move(None, 'release', 20),
+            Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'release', 14))),
     ]
 
 
@@ -239,7 +250,7 @@ class _PlacedOnPad(SuccessTracker):
     def success(self, env) -> bool:
         xy = env.body_pos(self.obj.body)[:2]
         inside = np.all(np.abs(xy - np.asarray(self.pad.xy)) < PAD_HALF)
-        return bool(inside and _resting_on_table(env, self.obj) and _gripper_open(env))
+        return bool(inside and _resting_on_table(env, self.obj) and _released(env, self.obj))
 
 
 def pick_place(rng, split: str, seed: int) -> TaskEpisode:
@@ -264,12 +275,15 @@ class _Stacked(SuccessTracker):
         top, bottom = env.body_pos(self.top.body), env.body_pos(self.bottom.body)
         aligned = np.hypot(*(top[:2] - bottom[:2])) < 0.02
         on_top = abs(top[2] - bottom[2] - 2 * CUBE_HALF) < 0.008
-        return bool(aligned and on_top and _resting_on_table(env, self.bottom) and _gripper_open(env))
+        return bool(aligned and on_top and _resting_on_table(env, self.bottom)
+                    and _released(env, self.top))
 
 
 def stack(rng, split: str, seed: int) -> TaskEpisode:
     n_distractors = int(rng.integers(0, 2))
-    points = _sample_points(rng, 2 + n_distractors, min_dist=0.085)
+    # Nearer the base than the other tasks: the jaws must clear a 4 cm tower after release.
+    region = ((WORKSPACE[0][0], 0.25), WORKSPACE[1])
+    points = _sample_points(rng, 2 + n_distractors, min_dist=0.085, region=region)
     objects = _objects(rng, 2 + n_distractors, points, allow_cylinders=False)
     top, bottom = objects[0], objects[1]
     plan = _pick_events(top) + _release_events(
@@ -300,7 +314,7 @@ class _InBinInOrder(SuccessTracker):
         both_in = _in_bin(env, self.first) and _in_bin(env, self.second)
         order = (self.entered.get(self.first.body, np.inf)
                  < self.entered.get(self.second.body, np.inf))
-        return bool(both_in and order and _gripper_open(env))
+        return bool(both_in and order and _released(env, self.second))
 
 
 def bin_ordered(rng, split: str, seed: int) -> TaskEpisode:

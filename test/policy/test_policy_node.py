@@ -102,6 +102,14 @@ class FakeArm:
             self.joint_pub.publish(msg)
 
 
+def _wait_active(ros_node, wait_for):
+    """Goals are refused until the node is active; its status topic says when it is."""
+    from wallwm_msgs.msg import EventStatus
+    statuses = []
+    ros_node.create_subscription(EventStatus, f'{NODE}/status', statuses.append, 10)
+    wait_for(lambda: statuses, timeout=30, what='the node to become active')
+
+
 def _manifest(bundle):
     import json
     return json.loads((bundle / 'manifest.json').read_text())
@@ -288,6 +296,7 @@ def test_fuzzed_inputs_never_crash_or_command_outside_limits(ros_processes, ros_
     try:
         client = ActionClient(ros_node, ExecuteInstruction, f'{NODE}/execute_instruction')
         wait_for(client.server_is_ready, timeout=30, what='the action server')
+        _wait_active(ros_node, wait_for)
         handle, _ = _send_goal(client, ExecuteInstruction.Goal(
             instruction='put the red cube in the bin'), wait_for)
         assert handle.accepted
@@ -314,8 +323,10 @@ def test_fuzzed_inputs_never_crash_or_command_outside_limits(ros_processes, ros_
             elif kind == 3:   # wrong, missing or duplicated joint names
                 names = list(rng.choice(joints + ['ghost', ''], size=int(rng.integers(0, 9))))
                 msg = JointState(name=names, position=rng.normal(size=len(names)).tolist())
-            elif kind == 4:   # length mismatch
-                msg = JointState(name=joints, position=[0.0] * int(rng.integers(0, 5)))
+            elif kind == 4:   # length mismatch; or a huge joint array
+                msg = JointState(name=joints, position=[0.0] * int(rng.integers(0, 5))) \
+                    if i % 16 == 4 else JointState(name=[f'j{k}' for k in range(20000)] + joints,
+                                                   position=[0.0] * 20006)
             elif kind == 5:   # stale or future stamps on valid data
                 msg = JointState(name=joints, position=arm.position.tolist())
                 stamp.sec += int(rng.choice([-100, -1, 30, 10 ** 6]))
@@ -336,4 +347,70 @@ def test_fuzzed_inputs_never_crash_or_command_outside_limits(ros_processes, ros_
         assert statuses[-1].state == EventStatus.STATE_RUNNING
         assert 'Traceback' not in ros_processes.log('policy')
     finally:
+        arm.stop()
+
+
+def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, bundle,
+                                                      wait_for):
+    import cv2
+    from rcl_interfaces.msg import Parameter
+    from rcl_interfaces.msg import ParameterType
+    from rcl_interfaces.msg import ParameterValue
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.action import ActionClient
+    from rclpy.qos import qos_profile_sensor_data
+    from sensor_msgs.msg import CompressedImage
+
+    from wallwm_msgs.action import ExecuteInstruction
+
+    _start_node(ros_processes, bundle, '-p', 'cameras.transport:=compressed')
+    manifest = _manifest(bundle)
+    arm = FakeArm(ros_node, manifest)
+    arm.image_pubs = []          # the node listens to <topic>/compressed only
+    jpeg_pubs = [ros_node.create_publisher(CompressedImage, f'camera/{c["name"]}/image_raw/'
+                                           'compressed', qos_profile_sensor_data)
+                 for c in manifest['cameras']]
+    bgr = np.zeros((60, 80, 3), np.uint8)
+    bgr[:, :, 2] = 200
+    jpeg = cv2.imencode('.jpg', bgr)[1].tobytes()
+    stop = threading.Event()
+
+    def publish_jpegs():
+        while not stop.wait(1 / 30):
+            for pub in jpeg_pubs:
+                msg = CompressedImage(format='jpeg', data=jpeg)
+                msg.header.stamp = arm.stamp()
+                pub.publish(msg)
+
+    threading.Thread(target=publish_jpegs, daemon=True).start()
+    arm.start()
+    try:
+        client = ActionClient(ros_node, ExecuteInstruction, f'{NODE}/execute_instruction')
+        wait_for(client.server_is_ready, timeout=30, what='the action server')
+        _wait_active(ros_node, wait_for)
+        handle, _ = _send_goal(client, ExecuteInstruction.Goal(
+            instruction='put the red cube in the bin'), wait_for)
+        assert handle.accepted
+        wait_for(lambda: len(arm.commands) > 5, timeout=20, what='commands from jpeg cameras')
+        handle.cancel_goal_async()
+
+        set_params = ros_node.create_client(SetParameters, f'{NODE}/set_parameters')
+        wait_for(set_params.service_is_ready, timeout=10, what='set_parameters')
+
+        def set_param(name, value):
+            if isinstance(value, int):
+                v = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+            else:
+                v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
+            future = set_params.call_async(SetParameters.Request(
+                parameters=[Parameter(name=name, value=v)]))
+            return wait_for(lambda: future.done() and future.result(), timeout=10,
+                            what='set_parameters reply').results[0]
+
+        assert set_param('chunk.execute_steps', 2).successful            # live
+        assert not set_param('chunk.execute_steps', 10_000).successful   # outside its range
+        refused = set_param('bundle_path', '/somewhere/else')            # read-only
+        assert not refused.successful and 'read-only' in refused.reason.lower()
+    finally:
+        stop.set()
         arm.stop()

@@ -190,6 +190,8 @@ def test_closed_loop_event_goal_under_sim_time_then_cancel(ros_processes, ros_no
 
 
 def test_lifecycle_transitions_and_services(ros_processes, ros_node, bundle, wait_for):
+    from diagnostic_msgs.msg import DiagnosticArray
+    from diagnostic_msgs.msg import DiagnosticStatus
     from lifecycle_msgs.msg import State
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState
@@ -245,6 +247,13 @@ def test_lifecycle_transitions_and_services(ros_processes, ros_node, bundle, wai
     hold = wait_for(lambda: next((s for s in statuses if s.state == EventStatus.STATE_HOLDING),
                                  None), timeout=10, what='a hold for missing inputs')
     assert hold.hold_reason == 'no joint state received'
+    diagnostics = []
+    ros_node.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, 10)
+    report = wait_for(lambda: diagnostics and diagnostics[-1].status[0], timeout=10,
+                      what='/diagnostics')
+    values = {kv.key: kv.value for kv in report.values}
+    assert report.level == DiagnosticStatus.WARN and values['input_problem'] == hold.hold_reason
+    assert float(values['control_rate_hz']) > 20 and 'tick_ms_p99' in values
     assert call(reset, ResetPolicy.Request()).success
     wait_for(lambda: statuses[-1].state == EventStatus.STATE_IDLE, timeout=5, what='idle')
 

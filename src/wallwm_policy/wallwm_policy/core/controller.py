@@ -293,8 +293,8 @@ class PolicyController:
         self._status = self._make_status(goal, STATE_HOLDING, reason)
         if now - self._hold_since >= self.config.hold_abort_s:
             self._finish(False, HOLD_PREFIX + reason, now)
-            self._idle_state = STATE_HOLDING
-            self._status = Status(state=STATE_HOLDING, mode=self.mode, hold_reason=reason)
+            self._idle_state = STATE_IDLE
+            self._status = dataclasses.replace(self._status, hold_reason=reason)
         return TickResult(command, self._status)
 
     def _collect(self, goal: _Goal, now: float) -> PlanRecord | str | None:

@@ -9,7 +9,6 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_msgs.msg import KeyValue
 from trajectory_msgs.msg import JointTrajectory
 from trajectory_msgs.msg import JointTrajectoryPoint
-from wallwm_policy.core.controller import STATE_HOLDING
 from wallwm_policy.core.controller import PlanRecord
 from wallwm_policy.core.controller import PolicyController
 from wallwm_policy.core.controller import Status
@@ -76,21 +75,23 @@ def chunk_msg(record: PlanRecord, joint_names, step_period: float) -> ActionChun
 
 
 def diagnostics(controller: PolicyController, times: dict[str, Window], rejected: int,
-                stamp) -> DiagnosticArray:
+                input_problem: str, stamp) -> DiagnosticArray:
     """Rates, latency percentiles (ms) and input problems, as one DiagnosticStatus."""
     status = controller.status()
-    level = DiagnosticStatus.WARN if status.state == STATE_HOLDING else DiagnosticStatus.OK
+    problem = status.hold_reason or input_problem
+    level = DiagnosticStatus.WARN if problem else DiagnosticStatus.OK
     values = {'bundle_id': controller.bundle.manifest.bundle_id,
               'providers': ','.join(controller.bundle.providers.providers),
               'mode': status.mode, 'state': status.state, 'hold_reason': status.hold_reason,
               'control_rate_hz': f"{times['ticks_at'].rate_hz():.2f}",
-              'inputs_rejected': rejected, 'queue_starved_ticks': controller.starved_ticks}
+              'input_problem': input_problem, 'inputs_rejected': rejected,
+              'queue_starved_ticks': controller.starved_ticks}
     # overhead: per control frame, input callbacks + the tick (inference runs off this path)
     for key in ('inference', 'overhead', 'tick', 'callback'):
         for q in (50, 99):
             values[f'{key}_ms_p{q}'] = f'{times[key].percentile(q) * 1e3:.3f}'
     msg = DiagnosticArray(status=[DiagnosticStatus(
-        level=level, name='wallwm_policy: control', message=status.hold_reason or 'ok',
+        level=level, name='wallwm_policy: control', message=problem or 'ok',
         hardware_id='wallwm_policy',
         values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])])
     msg.header.stamp = stamp

@@ -213,8 +213,10 @@ class PolicyNode(LifecycleNode):
 
     def _publish_diagnostics_locked(self) -> None:
         times = {**self._times, 'callback': self._inputs.callback_times}
+        now = self.get_clock().now()
+        _, input_problem = self._inputs.sync.assemble(now.nanoseconds * 1e-9)
         self._diag_pub.publish(convert.diagnostics(
-            self._controller, times, self._inputs.sync.rejected, self.get_clock().now().to_msg()))
+            self._controller, times, self._inputs.sync.rejected, input_problem, now.to_msg()))
 
     def _throttled(self, key: str, text: str, period: float = 2.0) -> None:
         if time.monotonic() - self._log_at.get(key, -1e9) >= period:

@@ -26,7 +26,7 @@ def test_every_parameter_in_exactly_one_group(tiny):
                  'staircase.entry.weight'):
         assert name in muon, name
     # Embeddings, input/output maps, convs, norms, biases -> AdamW.
-    for name in ('text.token.weight', 'text.position', 'staircase.slots',
+    for name in ('text.token.weight', 'text.up.weight', 'text.position', 'staircase.slots',
                  'vision.stem.0.weight', 'expert.action_in.weight', 'expert.action_out.weight',
                  'backbone.norm.weight', 'backbone.layers.0.attn.q.bias', 'proprio.net.0.weight'):
         assert name in adamw, name

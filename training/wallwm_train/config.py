@@ -42,6 +42,7 @@ class ModelConfig:
     depth: int = 4                # backbone layers L
     mlp_ratio: float = 4.0
     vocab_size: int = 30522       # WordPiece vocabulary of all-MiniLM-L6-v2 (tokenizer.py)
+    text_rank: int = 24           # width of the factorised text table (V x rank, then rank x dim)
     caption_vocab: int = 512      # caption decoder's output vocabulary (most frequent tokens)
     instruction_tokens: int = 24
     event_tokens: int = 16

@@ -3,10 +3,12 @@
 Unified mode: the memory is the Staircase thoughts and the target is the caption of the event
 they encode (the text anchor; the argmax decoding is the caption the node reports). Event mode:
 the memory is the backbone's event states and the target is the caption of the next event.
-The output projection is tied to the text embedding table, restricted to a caption vocabulary
+Input and output embeddings are tied to the text embedding table, restricted to a caption vocabulary
 (`caption_vocab` ids, set from the training captions by `set_vocabulary` and saved with the
 weights): a softmax over the full 30k WordPiece table would cost more than the rest of a training
-step on CPU, and captions use a few hundred distinct tokens.
+step on CPU, and captions use a few hundred distinct tokens. Tokens are handled as indices into
+that vocabulary (`to_vocab` maps full ids, unknown -> [UNK]), so the exported staircase graph
+carries only its (Vc, D) rows, not the 30k-row table.
 """
 
 from __future__ import annotations
@@ -51,23 +53,25 @@ class CaptionDecoder(nn.Module):
         self.to_vocab.fill_(1)                                      # index of [UNK]
         self.to_vocab[torch.tensor(ids)] = torch.arange(len(ids))
 
-    def logits(self, text: TextEmbedding, ids: torch.Tensor, memory: torch.Tensor,
+    def logits(self, text: TextEmbedding, sub_ids: torch.Tensor, memory: torch.Tensor,
                memory_valid: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: ids (B, T) -> logits (B, T, Vc) over the caption vocabulary."""
-        t = ids.shape[1]
-        x = text.token(ids) + self.position[None, :t]
-        self_bias = causal_bias(t, ids.device)
+        """sub_ids (B, T) indices into the caption vocabulary -> logits (B, T, Vc) of the next
+        token at each position."""
+        t = sub_ids.shape[1]
+        table = text.rows(self.vocab_ids)                            # (Vc, D)
+        x = table[sub_ids] + self.position[None, :t]
+        self_bias = causal_bias(t, sub_ids.device)
         mem_bias = key_bias(memory_valid)
         for layer in self.layers:
             x = layer(x, self_bias, memory, mem_bias)
-        return self.norm(x) @ text.token.weight[self.vocab_ids].T
+        return self.norm(x) @ table.T
 
     def loss(self, text: TextEmbedding, target_ids: torch.Tensor, memory: torch.Tensor,
              memory_valid: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of target_ids[:, 1:] given target_ids[:, :-1]; padding ignored."""
-        logits = self.logits(text, target_ids[:, :-1], memory, memory_valid)
-        target = self.to_vocab[target_ids[:, 1:]]                  # (B, T-1) in 0..Vc-1
-        return nn.functional.cross_entropy(logits.flatten(0, 1), target.flatten(),
+        sub = self.to_vocab[target_ids]                             # (B, T) in 0..Vc-1
+        logits = self.logits(text, sub[:, :-1], memory, memory_valid)
+        return nn.functional.cross_entropy(logits.flatten(0, 1), sub[:, 1:].flatten(),
                                            ignore_index=0)           # index 0 is [PAD]
 
     def greedy(self, text: TextEmbedding, memory: torch.Tensor,
@@ -75,10 +79,11 @@ class CaptionDecoder(nn.Module):
         """Argmax decoding with static shapes -> ids (B, T): [CLS] tokens [SEP] then [PAD]."""
         batch, t = memory.shape[0], self.length
         positions = torch.arange(t, device=memory.device)[None]          # (1, T)
-        ids = torch.where(positions == 0, CLS_ID, PAD_ID).expand(batch, t)    # (B, T) int64
+        # Vocabulary indices: [PAD] is 0, [CLS] is 2 (set_vocabulary puts specials first).
+        sub = torch.where(positions == 0, 2, 0).expand(batch, t)             # (B, T) int64
         for i in range(t - 1):
-            nxt = self.logits(text, ids[:, :-1], memory, memory_valid)[:, i].argmax(-1)
-            nxt = self.vocab_ids[nxt]                                # (B,) full ids
-            ids = torch.where(positions == i + 1, nxt[:, None], ids)
+            nxt = self.logits(text, sub[:, :-1], memory, memory_valid)[:, i].argmax(-1)  # (B,)
+            sub = torch.where(positions == i + 1, nxt[:, None], sub)
+        ids = self.vocab_ids[sub]                                           # (B, T) full ids
         ended = torch.cumsum((ids == SEP_ID).long(), dim=1) - (ids == SEP_ID).long()  # SEP before
         return torch.where(ended > 0, torch.full_like(ids, PAD_ID), ids)

@@ -127,7 +127,8 @@ def wait(predicate, timeout: float, what: str):
     raise TimeoutError(f'timed out waiting for {what}')
 
 
-def bench_mode(bundle: Path, manifest: dict, mode: str, seconds: float, threads: int) -> dict:
+def bench_mode(bundle: Path, manifest: dict, mode: str, seconds: float, threads: int,
+               spinning: bool) -> dict:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.action import ActionClient
@@ -144,7 +145,8 @@ def bench_mode(bundle: Path, manifest: dict, mode: str, seconds: float, threads:
         [sys.executable, '-m', 'wallwm_policy.nodes.policy_node', '--ros-args',
          '--params-file', str(LIMITS_YAML), '-p', f'bundle_path:={bundle}',
          '-p', 'autostart:=true', '-p', f'mode:={mode}',
-         '-p', f'inference.intra_op_threads:={threads}'],
+         '-p', f'inference.intra_op_threads:={threads}',
+         '-p', f'inference.allow_spinning:={str(spinning).lower()}'],
         env=env, stdout=open(Path(log_dir) / 'node.log', 'w'), stderr=subprocess.STDOUT,
         start_new_session=True)
     context = rclpy.Context()
@@ -202,6 +204,8 @@ def main(argv=None) -> int:
     parser.add_argument('--seconds', type=float, default=15.0, help='per mode (>= 10 fills the '
                         "node's 300-sample windows at 30 Hz)")
     parser.add_argument('--threads', type=int, default=2, help='ONNX Runtime intra-op threads')
+    parser.add_argument('--allow-spinning', action='store_true',
+                        help='let idle ONNX Runtime threads busy-wait (node default: off)')
     args = parser.parse_args(argv)
 
     bundle = args.bundle
@@ -215,8 +219,9 @@ def main(argv=None) -> int:
     cams = manifest['cameras']
     print(f'bundle {manifest["bundle_id"]}: {len(cams)} cameras {cams[0]["height"]}x'
           f'{cams[0]["width"]}, modes {list(manifest["modes"])}, {os.cpu_count()} CPU cores, '
-          f'ORT threads {args.threads}, {manifest["control_rate_hz"]:.0f} Hz')
-    rows = [bench_mode(bundle, manifest, mode, args.seconds, args.threads)
+          f'ORT threads {args.threads} (spinning {"on" if args.allow_spinning else "off"}), '
+          f'{manifest["control_rate_hz"]:.0f} Hz')
+    rows = [bench_mode(bundle, manifest, mode, args.seconds, args.threads, args.allow_spinning)
             for mode in (args.modes or list(manifest['modes']))]
     header = (f'{"mode":8} {"infer p50":>9} {"p99":>7} {"overhead p50":>12} {"p99":>7} '
               f'{"tick p50":>8} {"ctrl Hz":>7} {"cmd Hz":>6} {"starved":>7}')

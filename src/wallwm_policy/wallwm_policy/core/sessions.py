@@ -48,6 +48,9 @@ class SessionConfig:
     intra_op_threads: int = 2    # threads per operator (0 = onnxruntime decides)
     inter_op_threads: int = 1    # graphs here are sequential chains; >1 rarely helps
     trt_cache_dir: str = ''      # TensorRT engine cache folder; empty = no cache
+    # Idle intra-op threads busy-wait by default; on a small CPU that steals the control loop's
+    # core between plans, so they sleep unless asked to spin.
+    allow_spinning: bool = False
 
     def __post_init__(self):
         unknown = [p for p in self.providers if _canonical(p) is None]
@@ -76,6 +79,8 @@ def _options(config: SessionConfig, severity: int) -> ort.SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = severity
+    options.add_session_config_entry('session.intra_op.allow_spinning',
+                                     '1' if config.allow_spinning else '0')
     return options
 
 

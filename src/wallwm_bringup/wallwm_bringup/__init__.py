@@ -1,0 +1,1 @@
+"""wallwm bringup: robot profiles and the node sets that launch files and the launcher start."""

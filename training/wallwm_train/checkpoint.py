@@ -60,8 +60,9 @@ def _optimizer_tensors(optimizers: list[torch.optim.Optimizer]
 
 def save(run_dir: Path, step: int, model: torch.nn.Module,
          optimizers: list[torch.optim.Optimizer], state: dict[str, Any],
-         generator: torch.Generator) -> Path:
-    """Write checkpoint `step` atomically and point `latest` at it."""
+         generator_states: list[torch.Tensor]) -> Path:
+    """Write checkpoint `step` atomically and point `latest` at it. `generator_states`: the
+    batch generator's state of every rank (each rank draws its own stream)."""
     ckpt_root = Path(run_dir) / 'checkpoints'
     ckpt_root.mkdir(parents=True, exist_ok=True)
     final = ckpt_root / f'step_{step:08d}'
@@ -71,7 +72,8 @@ def save(run_dir: Path, step: int, model: torch.nn.Module,
     weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(weights, str(tmp / MODEL_FILE))
     opt_tensors, groups = _optimizer_tensors(optimizers)
-    opt_tensors['rng/generator'] = generator.get_state()
+    for rank, gen_state in enumerate(generator_states):
+        opt_tensors[f'rng/generator/{rank}'] = gen_state
     save_file(opt_tensors, str(tmp / OPTIMIZER_FILE))
     full = dict(state, step=step, optimizer_groups=groups)
     (tmp / STATE_FILE).write_text(json.dumps(_jsonable(full), indent=1))
@@ -124,7 +126,7 @@ def load_model(path: Path, model: torch.nn.Module) -> None:
 
 
 def load_training(path: Path, optimizers: list[torch.optim.Optimizer],
-                  generator: torch.Generator) -> dict[str, Any]:
+                  generator: torch.Generator, rank: int = 0) -> dict[str, Any]:
     """Restore optimiser state and RNG; returns the JSON state (step, sampler, ...)."""
     path = resolve(path)
     state = read_state(path)
@@ -137,7 +139,7 @@ def load_training(path: Path, optimizers: list[torch.optim.Optimizer],
         per_param: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
             head, _, rest = key.partition('/')
-            if head != str(i):
+            if head != str(i) or key.startswith('rng/'):
                 continue
             pid, _, name = rest.partition('/')
             per_param.setdefault(int(pid), {})[name] = value
@@ -145,5 +147,9 @@ def load_training(path: Path, optimizers: list[torch.optim.Optimizer],
             opt.load_state_dict({'state': per_param, 'param_groups': groups[i]})
         except (ValueError, KeyError) as exc:
             raise CheckpointError(f'{path}: optimiser {i} does not match: {exc}') from None
-    generator.set_state(tensors['rng/generator'])
+    key = f'rng/generator/{rank}'
+    if key not in tensors:
+        raise CheckpointError(f'{path}: no generator state for rank {rank} (saved with fewer '
+                              'ranks?); resume with the same world size')
+    generator.set_state(tensors[key])
     return state

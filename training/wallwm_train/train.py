@@ -121,8 +121,13 @@ class MetricsLog:
 
 def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None,
           resume: bool = False, env: Distributed | None = None, norm: NormStats | None = None,
-          progress: bool = True) -> tuple[WallWM, NormStats, list[dict[str, float]]]:
-    """The training loop. Returns the (unwrapped) model, normalisation and logged metrics."""
+          progress: bool = True, stop_at: int | None = None
+          ) -> tuple[WallWM, NormStats, list[dict[str, float]]]:
+    """The training loop. Returns the (unwrapped) model, normalisation and logged metrics.
+
+    `stop_at`: leave after that step (with a checkpoint) as if interrupted; the schedule still
+    runs to `cfg.train.steps`, so a later `resume` continues exactly.
+    """
     env = env or Distributed('cpu')
     tc = cfg.train
     norm = norm or store.norm_stats()
@@ -133,7 +138,11 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
     start = 0
     if resume and run_dir is not None and (run_dir / 'checkpoints' / checkpoint.LATEST).is_file():
         checkpoint.load_model(run_dir, model)
-        state = checkpoint.load_training(run_dir, optimizers, generator)
+        state = checkpoint.load_training(run_dir, optimizers, generator, env.rank)
+        if len(state['sampler']) != env.world_size:
+            raise checkpoint.CheckpointError(
+                f'{run_dir}: saved with {len(state["sampler"])} rank(s), resuming with '
+                f'{env.world_size}; exact resume needs the same world size')
         sampler.load_state_dict(state['sampler'][env.rank])
         norm = NormStats.from_dict(state['norm'])
         builder.norm = norm
@@ -145,7 +154,8 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
     draws: Iterator[int] = iter(sampler)
     autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=env.device.type == 'cuda')
     history = []
-    bar = tqdm(range(start, tc.steps), initial=start, total=tc.steps, desc='train',
+    end = tc.steps if stop_at is None else min(stop_at, tc.steps)
+    bar = tqdm(range(start, end), initial=start, total=tc.steps, desc='train',
                disable=not progress or env.rank != 0, dynamic_ncols=True)
     t0 = time.time()
     for step in bar:
@@ -174,7 +184,7 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
             bar.set_postfix(loss=f'{values["loss"]:.4f}')
             if log is not None:
                 log.log(done, values)
-        if run_dir is not None and (done % tc.checkpoint_every == 0 or done == tc.steps):
+        if run_dir is not None and (done % tc.checkpoint_every == 0 or done == end):
             _checkpoint(run_dir, done, model, optimizers, generator, sampler, norm, cfg, env,
                         store.fps)
     if log is not None:
@@ -184,16 +194,19 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
 
 def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg, env,
                 fps) -> None:
-    """Gather every rank's sampler state (each draws its own stream), rank 0 writes."""
+    """Gather every rank's sampler and generator state (each draws its own stream); rank 0
+    writes."""
     states = [None] * env.world_size
+    gens = [None] * env.world_size
     if env.enabled:
         dist.all_gather_object(states, sampler.state_dict())
+        dist.all_gather_object(gens, generator.get_state())
     else:
-        states = [sampler.state_dict()]
+        states, gens = [sampler.state_dict()], [generator.get_state()]
     if env.rank == 0:
         checkpoint.save(run_dir, step, model, optimizers,
                         {'config': cfg.to_dict(), 'norm': norm.as_dict(), 'sampler': states,
-                         'fps': fps}, generator)
+                         'fps': fps}, gens)
     if env.enabled:
         dist.barrier()
 
@@ -232,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                         help='config overrides, e.g. train.steps=100')
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
+    parser.add_argument('--stop-at', type=int, default=None,
+                        help='stop after this step with a checkpoint (continue with --resume)')
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -264,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     if env.rank == 0:
         (args.out / 'config.yaml').write_text(_yaml(cfg))
     try:
-        _, _, history = train(cfg, store, sampler, args.out, args.resume, env)
+        _, _, history = train(cfg, store, sampler, args.out, args.resume, env,
+                              stop_at=args.stop_at)
     except checkpoint.CheckpointError as exc:
         print(f'wallwm-train: {exc}', file=sys.stderr)
         return 2

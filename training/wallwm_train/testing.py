@@ -86,3 +86,19 @@ def export_tiny_bundle(out_dir: str | Path, steps: int = 30, seed: int = 0) -> P
     cfg = load_config('tiny', [f'train.steps={steps}', f'train.seed={seed}'])
     model, norm = fit_in_memory(cfg, synthetic_episodes(seed=seed))
     return export_bundle(model, cfg, norm, Path(out_dir), control_rate_hz=30.0)
+
+
+def write_synthetic_dataset(root: str | Path, num_episodes: int = 6, seed: int = 0,
+                            image_size: int = 32) -> Path:
+    """The procedural episodes as a LeRobot dataset with events (wallwm_train.data)."""
+    from wallwm_train.data.event import Event as DataEvent
+    from wallwm_train.data.lerobot import LeRobotWriter
+
+    episodes = synthetic_episodes(num_episodes, image_size=image_size, seed=seed)
+    cameras = {cam: (image_size, image_size) for cam in episodes[0].images}
+    with LeRobotWriter(Path(root), fps=30, joint_names=list(SO101_JOINTS), cameras=cameras,
+                       robot_type='so101') as writer:
+        for ep in episodes:
+            writer.add_episode(task=ep.task, state=ep.state, action=ep.action, images=ep.images,
+                               events=[DataEvent(e.start, e.end, e.caption) for e in ep.events])
+    return Path(root)

@@ -28,7 +28,6 @@ os.environ.setdefault('MESA_SHADER_CACHE_DISABLE', 'true')
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
-
 from wallwm_sim.env.expert import run_expert  # noqa: E402
 from wallwm_sim.env.scene import CAMERA_NAMES  # noqa: E402
 from wallwm_sim.env.scene import JOINT_NAMES  # noqa: E402
@@ -70,7 +69,8 @@ class GenerateConfig:
             raise ValueError(f'episodes must be >= 1, got {self.episodes}')
         unknown = sorted(set(self.families) - set(TASK_FAMILIES))
         if unknown or not self.families:
-            raise ValueError(f'unknown task families {unknown}; available: {sorted(TASK_FAMILIES)}')
+            raise ValueError(
+                f'unknown task families {unknown}; available: {sorted(TASK_FAMILIES)}')
         if self.split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {self.split!r}')
         if self.image_size < 16:

@@ -1,6 +1,6 @@
 """Simulation speed on one core: render frames/s and control steps/s (physics + cameras).
 
-    python scripts/bench_sim.py            # default settings (128x128, two cameras, no shadows)
+python scripts/bench_sim.py            # default settings (128x128, two cameras, no shadows)
 """
 
 import argparse
@@ -11,7 +11,6 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 os.environ.setdefault('MESA_SHADER_CACHE_DISABLE', 'true')
 
 import numpy as np  # noqa: E402
-
 from wallwm_sim.env.scene import SceneConfig  # noqa: E402
 from wallwm_sim.env.tabletop_env import TabletopEnv  # noqa: E402
 

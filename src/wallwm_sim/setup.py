@@ -13,7 +13,10 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + package_name]),
         ('share/' + package_name, ['package.xml']),
-        ('share/' + package_name + '/assets/so101_visual', glob('wallwm_sim/assets/so101_visual/*')),
+        (
+            'share/' + package_name + '/assets/so101_visual',
+            glob('wallwm_sim/assets/so101_visual/*'),
+        ),
     ],
     install_requires=['setuptools'],
     zip_safe=False,

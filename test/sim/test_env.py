@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.scene import SceneConfig
@@ -74,7 +73,7 @@ def test_expert_succeeds_and_narrates_contiguous_events(env, family):
     assert success, f'{family}: expert failed on seed {EXPERT_SEEDS[family]}'
     assert len(states) == len(actions) == len(images['front'])
     assert events[0].start == 0 and events[-1].end == len(actions)
-    for before, after in zip(events, events[1:]):
+    for before, after in zip(events, events[1:], strict=False):
         assert before.end == after.start and before.start < before.end
     assert all(e.caption for e in events)
     if family == 'bin_ordered':  # long-horizon: two pick-and-release sequences

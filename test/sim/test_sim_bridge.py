@@ -21,8 +21,11 @@ def _trajectory(names, positions, seconds):
 
     msg = JointTrajectory(joint_names=names)
     for pos, t in zip(positions, seconds, strict=True):
-        msg.points.append(JointTrajectoryPoint(
-            positions=list(pos), time_from_start=Duration(sec=int(t), nanosec=int(t % 1 * 1e9))))
+        msg.points.append(
+            JointTrajectoryPoint(
+                positions=list(pos), time_from_start=Duration(sec=int(t), nanosec=int(t % 1 * 1e9))
+            )
+        )
     return msg
 
 
@@ -32,17 +35,32 @@ def test_trajectories_move_the_arm_and_change_the_images(ros_processes, ros_node
     from sensor_msgs.msg import Image
     from sensor_msgs.msg import JointState
     from trajectory_msgs.msg import JointTrajectory
+
     from wallwm_msgs.msg import TaskStatus
     from wallwm_msgs.srv import ResetEpisode
 
     joints, images, clocks, status = [], [], [], []
-    ros_node.create_subscription(JointState, '/joint_states', joints.append, qos_profile_sensor_data)
-    ros_node.create_subscription(Image, '/camera/front/image_raw', images.append,
-                                 qos_profile_sensor_data)
+    ros_node.create_subscription(
+        JointState, '/joint_states', joints.append, qos_profile_sensor_data
+    )
+    ros_node.create_subscription(
+        Image, '/camera/front/image_raw', images.append, qos_profile_sensor_data
+    )
     ros_node.create_subscription(Clock, '/clock', clocks.append, 10)
     ros_node.create_subscription(TaskStatus, '/sim/task_status', status.append, 10)
-    ros_processes.start([_exe(), '--ros-args', '-p', 'task_family:=stack', '-p', 'seed:=3',
-                         '-p', 'image_size:=64'], name='sim')
+    ros_processes.start(
+        [
+            _exe(),
+            '--ros-args',
+            '-p',
+            'task_family:=stack',
+            '-p',
+            'seed:=3',
+            '-p',
+            'image_size:=64',
+        ],
+        name='sim',
+    )
     wait_for(lambda: joints and images and status, timeout=30, what='sim output')
     assert list(joints[-1].name) == JOINTS
     assert (images[-1].height, images[-1].width, images[-1].encoding) == (64, 64, 'rgb8')
@@ -57,11 +75,16 @@ def test_trajectories_move_the_arm_and_change_the_images(ros_processes, ros_node
     start = np.array(joints[-1].position)
     first_image = bytes(images[-1].data)
     target = start + np.array([0.4, 0.2, -0.2, 0.0, 0.3, 0.0])
-    pub = ros_node.create_publisher(JointTrajectory, '/joint_trajectory_controller/joint_trajectory', 10)
+    pub = ros_node.create_publisher(
+        JointTrajectory, '/joint_trajectory_controller/joint_trajectory', 10
+    )
     wait_for(lambda: pub.get_subscription_count() > 0, timeout=10, what='bridge subscription')
     pub.publish(_trajectory(JOINTS, [target], [1.0]))
-    wait_for(lambda: np.abs(np.array(joints[-1].position) - target)[:5].max() < 0.05,
-             timeout=20, what='the arm to reach the trajectory target')
+    wait_for(
+        lambda: np.abs(np.array(joints[-1].position) - target)[:5].max() < 0.05,
+        timeout=20,
+        what='the arm to reach the trajectory target',
+    )
     assert bytes(images[-1].data) != first_image
     stamps = [c.clock.sec + c.clock.nanosec * 1e-9 for c in clocks]
     assert stamps == sorted(stamps) and stamps[-1] > 1.0

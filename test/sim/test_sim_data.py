@@ -56,14 +56,16 @@ def test_bag_and_sidecar_hold_the_expert_episodes(tmp_path, reference):
     total = sum(len(ep[2]) for ep in reference)
     assert len(commands) == len(joints) == len(front) == len(topics['/clock']) == total
     offset = 0
-    for (task, states, actions, images, events), meta in zip(reference, sidecar['episodes'],
-                                                            strict=True):
+    for (task, states, actions, images, events), meta in zip(
+        reference, sidecar['episodes'], strict=True
+    ):
         assert meta['task'] == task
         n = len(actions)
         span = slice(offset, offset + n)
         # Each step's command is the expert's action, at the time of that step's observation.
-        np.testing.assert_allclose([m.points[0].positions for _, m in commands[span]], actions,
-                                   atol=1e-6)
+        np.testing.assert_allclose(
+            [m.points[0].positions for _, m in commands[span]], actions, atol=1e-6
+        )
         np.testing.assert_allclose([m.position for _, m in joints[span]], states, atol=1e-6)
         assert all(list(m.joint_names) == list(JOINT_NAMES) for _, m in commands[span])
         assert [t for t, _ in commands[span]] == pytest.approx([t for t, _ in joints[span]])
@@ -84,8 +86,11 @@ def test_bag_and_sidecar_hold_the_expert_episodes(tmp_path, reference):
 def test_dataset_holds_the_expert_episodes(tmp_path, reference):
     lerobot = pytest.importorskip('wallwm_train.data.lerobot')
     root = tmp_path / 'dataset'
-    generate(GenerateConfig(episodes=2, families=('push',), image_size=SIZE, workers=1), root,
-             progress=False)
+    generate(
+        GenerateConfig(episodes=2, families=('push',), image_size=SIZE, workers=1),
+        root,
+        progress=False,
+    )
     ds = lerobot.LeRobotDataset(root)
     assert ds.num_episodes == 2 and ds.fps == 30
     assert list(ds.joint_names) == list(JOINT_NAMES)
@@ -96,7 +101,8 @@ def test_dataset_holds_the_expert_episodes(tmp_path, reference):
         np.testing.assert_allclose(ep.state, states, atol=1e-6)
         np.testing.assert_array_equal(ep.images['wrist'], images['wrist'])
         assert [(e.start, e.end, e.caption) for e in ep.events] == [
-            (e.start, e.end, e.caption) for e in events]
+            (e.start, e.end, e.caption) for e in events
+        ]
 
 
 def test_bad_requests_fail_clearly(tmp_path, capsys):

@@ -39,7 +39,7 @@ from wallwm_sim.env.tasks import TASK_FAMILIES  # noqa: E402
 ROBOT_TYPE = 'so101'
 # Seeds of retry round r start at seed + r * RETRY_SEED_STRIDE: far from the first round's seeds.
 RETRY_SEED_STRIDE = 1_000_000
-EPISODE_GAP_S = 1.0   # idle simulated time between episodes in the rosbag timeline
+EPISODE_GAP_S = 1.0  # idle simulated time between episodes in the rosbag timeline
 
 # Topics of a robot recording (docs/contracts.md, data profile `so101_sim`).
 TOPIC_JOINT_STATES = '/joint_states'
@@ -55,14 +55,14 @@ EVENTS_SIDECAR_SUFFIX = '.events.json'
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    episodes: int                                   # successful episodes to write
+    episodes: int  # successful episodes to write
     families: tuple[str, ...] = tuple(sorted(TASK_FAMILIES))
     seed: int = 0
-    split: str = 'train'                            # instruction paraphrases: train or heldout
-    image_size: int = 128                           # square camera images [px]
+    split: str = 'train'  # instruction paraphrases: train or heldout
+    image_size: int = 128  # square camera images [px]
     cameras: tuple[str, ...] = CAMERA_NAMES
-    workers: int = 0                                # 0: one per available core
-    max_rounds: int = 5                             # retry rounds for the expert's failures
+    workers: int = 0  # 0: one per available core
+    max_rounds: int = 5  # retry rounds for the expert's failures
 
     def __post_init__(self):
         if self.episodes < 1:
@@ -70,7 +70,8 @@ class GenerateConfig:
         unknown = sorted(set(self.families) - set(TASK_FAMILIES))
         if unknown or not self.families:
             raise ValueError(
-                f'unknown task families {unknown}; available: {sorted(TASK_FAMILIES)}')
+                f'unknown task families {unknown}; available: {sorted(TASK_FAMILIES)}'
+            )
         if self.split not in SPLITS:
             raise ValueError(f'split must be one of {SPLITS}, got {self.split!r}')
         if self.image_size < 16:
@@ -85,19 +86,20 @@ class GenerateConfig:
 
     @property
     def scene(self) -> SceneConfig:
-        return SceneConfig(image_height=self.image_size, image_width=self.image_size,
-                           cameras=self.cameras)
+        return SceneConfig(
+            image_height=self.image_size, image_width=self.image_size, cameras=self.cameras
+        )
 
 
 @dataclass(frozen=True)
 class ExpertEpisode:
     seed: int
     family: str
-    task: str                          # the instruction
-    state: np.ndarray                  # (T, J) float32
-    action: np.ndarray                 # (T, J) float32
-    images: dict[str, np.ndarray]      # camera -> (T, H, W, 3) uint8
-    events: tuple                      # NarratedEvent(caption, start, end), contiguous over [0, T)
+    task: str  # the instruction
+    state: np.ndarray  # (T, J) float32
+    action: np.ndarray  # (T, J) float32
+    images: dict[str, np.ndarray]  # camera -> (T, H, W, 3) uint8
+    events: tuple  # NarratedEvent(caption, start, end), contiguous over [0, T)
     success: bool
 
 
@@ -113,22 +115,27 @@ class _Worker:
         if cls.env is None or cls.env.config != scene:
             cls.env = TabletopEnv(scene)
         states, actions, images, events, success = run_expert(cls.env, seed, family, split)
-        return ExpertEpisode(seed, family, cls.env.instruction, states, actions, images,
-                             tuple(events), success)
+        return ExpertEpisode(
+            seed, family, cls.env.instruction, states, actions, images, tuple(events), success
+        )
 
 
 def _round_jobs(config: GenerateConfig, round_index: int, count: int) -> list:
     base = config.seed + round_index * RETRY_SEED_STRIDE
-    return [(config.scene, config.split, base + j, config.families[j % len(config.families)])
-            for j in range(count)]
+    return [
+        (config.scene, config.split, base + j, config.families[j % len(config.families)])
+        for j in range(count)
+    ]
 
 
 def generate_episodes(config: GenerateConfig, progress: bool = True) -> Iterator[ExpertEpisode]:
     """Yields `config.episodes` successful expert episodes in a deterministic order."""
     remaining = config.episodes
     context = multiprocessing.get_context('spawn')  # a fresh MuJoCo/EGL state per worker
-    with context.Pool(config.num_workers) as pool, tqdm(
-            total=config.episodes, desc='episodes', unit='ep', disable=not progress) as bar:
+    with (
+        context.Pool(config.num_workers) as pool,
+        tqdm(total=config.episodes, desc='episodes', unit='ep', disable=not progress) as bar,
+    ):
         for round_index in range(config.max_rounds):
             failed = 0
             jobs = _round_jobs(config, round_index, remaining)
@@ -141,18 +148,23 @@ def generate_episodes(config: GenerateConfig, progress: bool = True) -> Iterator
                 yield episode
             if remaining == 0:
                 return
-            bar.write(f'round {round_index}: the expert failed {failed} of {len(jobs)} episodes;'
-                      ' retrying with new seeds')
-    raise RuntimeError(f'the expert failed too often: {remaining} episodes still missing after '
-                       f'{config.max_rounds} rounds')
+            bar.write(
+                f'round {round_index}: the expert failed {failed} of {len(jobs)} episodes;'
+                ' retrying with new seeds'
+            )
+    raise RuntimeError(
+        f'the expert failed too often: {remaining} episodes still missing after '
+        f'{config.max_rounds} rounds'
+    )
 
 
 # --------------------------------------------------------------------------- writers
 def _event_list(episode: ExpertEpisode) -> list:
     from wallwm_train.data.event import Event
 
-    return [Event(e.start, e.end, e.caption, level='event', source='expert')
-            for e in episode.events]
+    return [
+        Event(e.start, e.end, e.caption, level='event', source='expert') for e in episode.events
+    ]
 
 
 class BagWriter:
@@ -176,20 +188,27 @@ class BagWriter:
         self.writer.open()
         self.connections = {
             TOPIC_JOINT_STATES: self.writer.add_connection(
-                TOPIC_JOINT_STATES, MSG_JOINT_STATE, typestore=self.store),
+                TOPIC_JOINT_STATES, MSG_JOINT_STATE, typestore=self.store
+            ),
             TOPIC_COMMAND: self.writer.add_connection(
-                TOPIC_COMMAND, MSG_TRAJECTORY, typestore=self.store),
+                TOPIC_COMMAND, MSG_TRAJECTORY, typestore=self.store
+            ),
             TOPIC_CLOCK: self.writer.add_connection(TOPIC_CLOCK, MSG_CLOCK, typestore=self.store),
-            **{cam: self.writer.add_connection(CAMERA_TOPIC.format(cam), MSG_IMAGE,
-                                               typestore=self.store) for cam in cameras},
+            **{
+                cam: self.writer.add_connection(
+                    CAMERA_TOPIC.format(cam), MSG_IMAGE, typestore=self.store
+                )
+                for cam in cameras
+            },
         }
         self.cameras = cameras
         self.time = EPISODE_GAP_S  # simulated seconds where the next episode starts (0 = unset)
         self.sidecar = {'episodes': []}
 
     def _write(self, key: str, t: float, msg, msgtype: str) -> None:
-        self.writer.write(self.connections[key], int(round(t * 1e9)),
-                          self.store.serialize_cdr(msg, msgtype))
+        self.writer.write(
+            self.connections[key], int(round(t * 1e9)), self.store.serialize_cdr(msg, msgtype)
+        )
 
     def _stamp(self, t: float):
         Time = self.store.types['builtin_interfaces/msg/Time']  # noqa: N806
@@ -213,28 +232,65 @@ class BagWriter:
             t = t0 + k * period
             stamp = self._stamp(t)
             self._write(TOPIC_CLOCK, t, Clock(clock=stamp), MSG_CLOCK)
-            self._write(TOPIC_JOINT_STATES, t, JointState(
-                header=Header(stamp=stamp, frame_id=''), name=names,
-                position=episode.state[k].astype(np.float64), velocity=empty, effort=empty),
-                MSG_JOINT_STATE)
+            self._write(
+                TOPIC_JOINT_STATES,
+                t,
+                JointState(
+                    header=Header(stamp=stamp, frame_id=''),
+                    name=names,
+                    position=episode.state[k].astype(np.float64),
+                    velocity=empty,
+                    effort=empty,
+                ),
+                MSG_JOINT_STATE,
+            )
             for cam in self.cameras:
                 image = episode.images[cam][k]
-                self._write(cam, t, Image(
-                    header=Header(stamp=stamp, frame_id=f'{cam}_camera'), height=image.shape[0],
-                    width=image.shape[1], encoding='rgb8', is_bigendian=0,
-                    step=image.shape[1] * 3, data=np.ascontiguousarray(image).reshape(-1)),
-                    MSG_IMAGE)
-            point = Point(positions=episode.action[k].astype(np.float64), velocities=empty,
-                          accelerations=empty, effort=empty,
-                          time_from_start=Duration(sec=0, nanosec=int(round(period * 1e9))))
-            self._write(TOPIC_COMMAND, t, JointTrajectory(
-                header=Header(stamp=stamp, frame_id=''), joint_names=names, points=[point]),
-                MSG_TRAJECTORY)
+                self._write(
+                    cam,
+                    t,
+                    Image(
+                        header=Header(stamp=stamp, frame_id=f'{cam}_camera'),
+                        height=image.shape[0],
+                        width=image.shape[1],
+                        encoding='rgb8',
+                        is_bigendian=0,
+                        step=image.shape[1] * 3,
+                        data=np.ascontiguousarray(image).reshape(-1),
+                    ),
+                    MSG_IMAGE,
+                )
+            point = Point(
+                positions=episode.action[k].astype(np.float64),
+                velocities=empty,
+                accelerations=empty,
+                effort=empty,
+                time_from_start=Duration(sec=0, nanosec=int(round(period * 1e9))),
+            )
+            self._write(
+                TOPIC_COMMAND,
+                t,
+                JointTrajectory(
+                    header=Header(stamp=stamp, frame_id=''), joint_names=names, points=[point]
+                ),
+                MSG_TRAJECTORY,
+            )
         end = t0 + len(episode.action) * period
-        self.sidecar['episodes'].append({
-            'start_time': t0, 'end_time': end, 'task': episode.task,
-            'events': [{'start_time': t0 + e.start * period, 'end_time': t0 + e.end * period,
-                        'caption': e.caption} for e in episode.events]})
+        self.sidecar['episodes'].append(
+            {
+                'start_time': t0,
+                'end_time': end,
+                'task': episode.task,
+                'events': [
+                    {
+                        'start_time': t0 + e.start * period,
+                        'end_time': t0 + e.end * period,
+                        'caption': e.caption,
+                    }
+                    for e in episode.events
+                ],
+            }
+        )
         self.time = end + EPISODE_GAP_S
 
     @property
@@ -246,8 +302,9 @@ class BagWriter:
         self.sidecar_path.write_text(json.dumps(self.sidecar, indent=1))
 
 
-def generate(config: GenerateConfig, out: Path | None, bag: Path | None = None,
-             progress: bool = True) -> dict:
+def generate(
+    config: GenerateConfig, out: Path | None, bag: Path | None = None, progress: bool = True
+) -> dict:
     """Writes the dataset to `out` and/or the rosbag to `bag`. Returns a small summary."""
     if out is None and bag is None:
         raise ValueError('nothing to write: give a dataset folder, a bag path or both')
@@ -260,9 +317,13 @@ def generate(config: GenerateConfig, out: Path | None, bag: Path | None = None,
         from wallwm_train.data.lerobot import LeRobotWriter
 
         size = (config.image_size, config.image_size)
-        writer = LeRobotWriter(Path(out), fps=fps, joint_names=list(JOINT_NAMES),
-                               cameras={cam: size for cam in config.cameras},
-                               robot_type=ROBOT_TYPE)
+        writer = LeRobotWriter(
+            Path(out),
+            fps=fps,
+            joint_names=list(JOINT_NAMES),
+            cameras={cam: size for cam in config.cameras},
+            robot_type=ROBOT_TYPE,
+        )
         writer.__enter__()
     if bag is not None:
         bag_writer = BagWriter(Path(bag), fps, config.cameras)
@@ -270,8 +331,13 @@ def generate(config: GenerateConfig, out: Path | None, bag: Path | None = None,
     try:
         for episode in generate_episodes(config, progress):
             if writer is not None:
-                writer.add_episode(task=episode.task, state=episode.state, action=episode.action,
-                                   images=episode.images, events=_event_list(episode))
+                writer.add_episode(
+                    task=episode.task,
+                    state=episode.state,
+                    action=episode.action,
+                    images=episode.images,
+                    events=_event_list(episode),
+                )
             if bag_writer is not None:
                 bag_writer.add_episode(episode)
             summary['episodes'] += 1
@@ -287,17 +353,27 @@ def generate(config: GenerateConfig, out: Path | None, bag: Path | None = None,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--out', type=Path, help='LeRobotDataset folder to create')
-    parser.add_argument('--bag', type=Path, help='rosbag2 (mcap) folder to create, with a '
-                        f'<bag>{EVENTS_SIDECAR_SUFFIX} events sidecar next to it')
+    parser.add_argument(
+        '--bag',
+        type=Path,
+        help='rosbag2 (mcap) folder to create, with a '
+        f'<bag>{EVENTS_SIDECAR_SUFFIX} events sidecar next to it',
+    )
     parser.add_argument('--episodes', type=int, default=100)
-    parser.add_argument('--families', nargs='+', default=sorted(TASK_FAMILIES),
-                        choices=sorted(TASK_FAMILIES))
+    parser.add_argument(
+        '--families', nargs='+', default=sorted(TASK_FAMILIES), choices=sorted(TASK_FAMILIES)
+    )
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--split', choices=SPLITS, default='train',
-                        help='instruction paraphrases (heldout: the ones training never sees)')
+    parser.add_argument(
+        '--split',
+        choices=SPLITS,
+        default='train',
+        help='instruction paraphrases (heldout: the ones training never sees)',
+    )
     parser.add_argument('--image-size', type=int, default=128)
     parser.add_argument('--cameras', nargs='+', default=list(CAMERA_NAMES), choices=CAMERA_NAMES)
     parser.add_argument('--workers', type=int, default=0, help='processes (0: one per core)')
@@ -305,9 +381,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.out is None and args.bag is None:
         parser.error('give --out, --bag or both')
     try:
-        config = GenerateConfig(episodes=args.episodes, families=tuple(args.families),
-                                seed=args.seed, split=args.split, image_size=args.image_size,
-                                cameras=tuple(args.cameras), workers=args.workers)
+        config = GenerateConfig(
+            episodes=args.episodes,
+            families=tuple(args.families),
+            seed=args.seed,
+            split=args.split,
+            image_size=args.image_size,
+            cameras=tuple(args.cameras),
+            workers=args.workers,
+        )
         summary = generate(config, args.out, args.bag)
     except (ValueError, FileExistsError, RuntimeError) as error:
         parser.exit(2, f'wallwm-generate: error: {error}\n')

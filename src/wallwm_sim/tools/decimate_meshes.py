@@ -34,7 +34,8 @@ def main() -> None:
         ms.load_new_mesh(str(path))
         goal = max(MIN_FACES, int(faces[path] * TOTAL_FACE_BUDGET / total))
         ms.meshing_decimation_quadric_edge_collapse(
-            targetfacenum=goal, preservenormal=True, preserveboundary=True, planarquadric=True)
+            targetfacenum=goal, preservenormal=True, preserveboundary=True, planarquadric=True
+        )
         ms.save_current_mesh(str(target / path.name), binary=True)
         print(f'{path.name}: {faces[path]} -> {ms.current_mesh().face_number()} faces')
 

@@ -13,10 +13,10 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Trajectory:
-    start_time: float          # seconds, on the simulation clock
-    joint_index: np.ndarray    # (M,) indices into the follower's joint order
-    times: np.ndarray          # (P,) time_from_start [s], strictly increasing, >= 0
-    positions: np.ndarray      # (P, M) [rad]
+    start_time: float  # seconds, on the simulation clock
+    joint_index: np.ndarray  # (M,) indices into the follower's joint order
+    times: np.ndarray  # (P,) time_from_start [s], strictly increasing, >= 0
+    positions: np.ndarray  # (P, M) [rad]
 
 
 def validate(joint_names: list[str], known: list[str], times, positions) -> str | None:
@@ -38,7 +38,9 @@ def validate(joint_names: list[str], known: list[str], times, positions) -> str 
         return 'positions contain NaN or inf'
     times = np.asarray(times, dtype=float)
     if not np.all(np.isfinite(times)) or times[0] < 0 or np.any(np.diff(times) <= 0):
-        return f'time_from_start must be finite, >= 0 and strictly increasing, got {times.tolist()}'
+        return (
+            f'time_from_start must be finite, >= 0 and strictly increasing, got {times.tolist()}'
+        )
     return None
 
 
@@ -47,7 +49,7 @@ class TrajectoryFollower:
         self.joint_names = list(joint_names)
         self._command = np.asarray(initial, dtype=float).copy()  # in force when nothing runs
         self._active: tuple[Trajectory, np.ndarray] | None = None  # (traj, command at its start)
-        self._queued: list[Trajectory] = []                         # not started yet
+        self._queued: list[Trajectory] = []  # not started yet
 
     def hold(self, positions: np.ndarray) -> None:
         """Drop every trajectory and hold `positions`."""

@@ -22,9 +22,9 @@ from wallwm_sim.env.tabletop_env import GRIPPER_OPEN
 from wallwm_sim.env.tabletop_env import GRIPPER_RELEASE
 from wallwm_sim.env.tabletop_env import TabletopEnv
 
-ARM_JOINTS = 5                      # the first five of JOINT_NAMES; the sixth is the gripper
-APPROACH_AXIS = 0                   # gripperframe x runs out along the jaws
-JAW_AXIS = 2                        # gripperframe z runs from the fixed to the moving jaw
+ARM_JOINTS = 5  # the first five of JOINT_NAMES; the sixth is the gripper
+APPROACH_AXIS = 0  # gripperframe x runs out along the jaws
+JAW_AXIS = 2  # gripperframe z runs from the fixed to the moving jaw
 JAW_DIRECTION = np.array([0.0, 1.0, 0.0])
 IK_DAMPING = 0.05
 IK_ITERATIONS = 30
@@ -33,8 +33,8 @@ IK_ITERATIONS = 30
 @dataclass(frozen=True)
 class NarratedEvent:
     caption: str
-    start: int   # first control step of the event
-    end: int     # one past its last step
+    start: int  # first control step of the event
+    end: int  # one past its last step
 
 
 def _smoothstep(s: float) -> float:
@@ -83,8 +83,9 @@ class ScriptedExpert:
 
     def _advance_event(self) -> None:
         if self._event_index >= 0:
-            self.events.append(NarratedEvent(self._plan[self._event_index].caption,
-                                             self._event_start, self._step))
+            self.events.append(
+                NarratedEvent(self._plan[self._event_index].caption, self._event_start, self._step)
+            )
         self._event_index += 1
         self._event_start = self._step
         self._move_index = -1
@@ -99,11 +100,17 @@ class ScriptedExpert:
             return
         move = moves[self._move_index]
         self._from = self._target
-        self._to = self._target if move.target is None else np.asarray(
-            move.target(self.env, self._target), dtype=float)
+        self._to = (
+            self._target
+            if move.target is None
+            else np.asarray(move.target(self.env, self._target), dtype=float)
+        )
         self._gripper_from = self._gripper
-        self._gripper_to = {'open': GRIPPER_OPEN, 'release': GRIPPER_RELEASE,
-                            'closed': GRIPPER_CLOSED}[move.gripper]
+        self._gripper_to = {
+            'open': GRIPPER_OPEN,
+            'release': GRIPPER_RELEASE,
+            'closed': GRIPPER_CLOSED,
+        }[move.gripper]
         self._move_steps = move.steps
         self._move_step = 0
 
@@ -114,7 +121,8 @@ class ScriptedExpert:
         s = _smoothstep(self._move_step / self._move_steps)
         self._target = self._from + s * (self._to - self._from)
         self._gripper = self._gripper_from + min(1.0, 2 * self._move_step / self._move_steps) * (
-            self._gripper_to - self._gripper_from)
+            self._gripper_to - self._gripper_from
+        )
         action = np.append(self._solve(self._target), self._gripper)
         self._step += 1
         if self._move_step >= self._move_steps:
@@ -126,14 +134,29 @@ class ScriptedExpert:
         seed = data.qpos[self.env.joint_qpos[:ARM_JOINTS]].copy()
         seed[4] += roll_to_align_axis(data, self.site, self.roll_joint, JAW_AXIS, JAW_DIRECTION)
         seed[4] = np.clip(seed[4], *self.env.joint_range[4])
-        q = solve_ik(self.env.model, data, self.site, self.arm_dofs, target,
-                     ik_damping=IK_DAMPING, ik_iterations=IK_ITERATIONS, seed_q=seed,
-                     point_offset=self.point_offset, approach_axis=APPROACH_AXIS)
+        q = solve_ik(
+            self.env.model,
+            data,
+            self.site,
+            self.arm_dofs,
+            target,
+            ik_damping=IK_DAMPING,
+            ik_iterations=IK_ITERATIONS,
+            seed_q=seed,
+            point_offset=self.point_offset,
+            approach_axis=APPROACH_AXIS,
+        )
         return np.clip(q, self.env.ctrl_range[:ARM_JOINTS, 0], self.env.ctrl_range[:ARM_JOINTS, 1])
 
 
-def run_expert(env: TabletopEnv, seed: int, family: str, split: str = 'train',
-               settle_steps: int = 10, render: bool = True):
+def run_expert(
+    env: TabletopEnv,
+    seed: int,
+    family: str,
+    split: str = 'train',
+    settle_steps: int = 10,
+    render: bool = True,
+):
     """One expert episode. Returns (states, actions, images, events, success)."""
     obs = env.reset(seed, family, split)
     expert = ScriptedExpert(env)
@@ -155,8 +178,13 @@ def run_expert(env: TabletopEnv, seed: int, family: str, split: str = 'train',
     if events:  # the settle steps belong to the last event
         last = events[-1]
         events[-1] = NarratedEvent(last.caption, last.start, len(actions))
-    return (np.asarray(states, np.float32), np.asarray(actions, np.float32),
-            {c: np.asarray(v) for c, v in images.items()}, events, env.success())
+    return (
+        np.asarray(states, np.float32),
+        np.asarray(actions, np.float32),
+        {c: np.asarray(v) for c, v in images.items()},
+        events,
+        env.success(),
+    )
 
 
 def _step_no_render(env: TabletopEnv, action):

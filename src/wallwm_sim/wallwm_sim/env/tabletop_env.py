@@ -23,7 +23,9 @@ from wallwm_sim.env.tasks import Layout
 from wallwm_sim.env.tasks import TaskEpisode
 from wallwm_sim.env.tasks import make_episode
 
-GRIPPER_OPEN = 1.0     # rad: jaws apart for the approach (wider lets the moving jaw sweep the object away)
+GRIPPER_OPEN = (
+    1.0  # rad: jaws apart for the approach (wider lets the moving jaw sweep the object away)
+)
 GRIPPER_CLOSED = 0.2  # rad: squeezes a 4 cm object firmly
 # Releasing opens only a little: a wide swing of the moving jaw drags the object along.
 GRIPPER_RELEASE = 0.62  # rad; the pads are 40 mm apart (an object's width) at 0.46
@@ -31,9 +33,9 @@ GRIPPER_RELEASE = 0.62  # rad; the pads are 40 mm apart (an object's width) at 0
 
 @dataclass
 class Observation:
-    state: np.ndarray                       # (6,) measured joint positions [rad], JOINT_NAMES order
+    state: np.ndarray  # (6,) measured joint positions [rad], JOINT_NAMES order
     images: dict[str, np.ndarray] = field(default_factory=dict)  # camera -> (H, W, 3) uint8 RGB
-    time: float = 0.0                       # simulated seconds since reset
+    time: float = 0.0  # simulated seconds since reset
 
 
 class TabletopEnv:
@@ -47,18 +49,27 @@ class TabletopEnv:
         self.joint_dof = np.array([self.model.joint(n).dofadr[0] for n in JOINT_NAMES])
         self.actuators = np.array([self.model.actuator(n).id for n in JOINT_NAMES])
         self.ctrl_range = self.model.actuator_ctrlrange[self.actuators].copy()
-        self.joint_range = self.model.jnt_range[[self.model.joint(n).id for n in JOINT_NAMES]].copy()
-        self._renderer = (mujoco.Renderer(self.model, config.image_height, config.image_width)
-                          if render else None)
+        self.joint_range = self.model.jnt_range[
+            [self.model.joint(n).id for n in JOINT_NAMES]
+        ].copy()
+        self._renderer = (
+            mujoco.Renderer(self.model, config.image_height, config.image_width)
+            if render
+            else None
+        )
         self.episode: TaskEpisode | None = None
         self.step_count = 0
         self.home_qpos = np.array([0.0, -1.2, 1.2, 1.2, 0.0, GRIPPER_OPEN])
 
     # ------------------------------------------------------------------ episode
-    def reset(self, seed: int, task_family: str = 'pick_place', split: str = 'train') -> Observation:
+    def reset(
+        self, seed: int, task_family: str = 'pick_place', split: str = 'train'
+    ) -> Observation:
         """Deterministic per (seed, task_family, split): layout, colours and instruction."""
         if task_family not in TASK_FAMILIES:
-            raise ValueError(f'unknown task family {task_family!r}; available: {sorted(TASK_FAMILIES)}')
+            raise ValueError(
+                f'unknown task family {task_family!r}; available: {sorted(TASK_FAMILIES)}'
+            )
         rng = np.random.default_rng(seed)
         self.episode = make_episode(task_family, rng, split, seed)
         mujoco.mj_resetData(self.model, self.data)
@@ -77,7 +88,11 @@ class TabletopEnv:
         for obj in layout.objects:
             self._place_free_body(obj.body, obj.xy, obj.rgba, obj.yaw)
         for i in range(NUM_PADS):
-            self.data.mocap_pos[self._mocap(f'pad_{i}')] = (PARKED_XY[0], -PARKED_XY[1] - 0.1 * i, 0.0005)
+            self.data.mocap_pos[self._mocap(f'pad_{i}')] = (
+                PARKED_XY[0],
+                -PARKED_XY[1] - 0.1 * i,
+                0.0005,
+            )
         for pad in layout.pads:
             self.data.mocap_pos[self._mocap(pad.body)] = (*pad.xy, 0.0005)
             self.model.geom_rgba[self.model.geom(pad.body).id] = pad.rgba
@@ -92,8 +107,8 @@ class TabletopEnv:
         geom = self.model.geom(body)
         z = geom.size[2] if geom.type[0] == mujoco.mjtGeom.mjGEOM_BOX else geom.size[1]
         adr = joint.qposadr[0]
-        self.data.qpos[adr:adr + 3] = (xy[0], xy[1], z + 0.0005)
-        self.data.qpos[adr + 3:adr + 7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
+        self.data.qpos[adr : adr + 3] = (xy[0], xy[1], z + 0.0005)
+        self.data.qpos[adr + 3 : adr + 7] = (np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2))
         if rgba is not None:
             self.model.geom_rgba[geom.id] = rgba
 
@@ -102,8 +117,12 @@ class TabletopEnv:
         """Hold `action` (joint targets, clipped to the actuator ranges) for one control period."""
         action = np.asarray(action, dtype=float)
         if action.shape != (len(JOINT_NAMES),) or not np.all(np.isfinite(action)):
-            raise ValueError(f'action must be {len(JOINT_NAMES)} finite joint targets, got {action!r}')
-        self.data.ctrl[self.actuators] = np.clip(action, self.ctrl_range[:, 0], self.ctrl_range[:, 1])
+            raise ValueError(
+                f'action must be {len(JOINT_NAMES)} finite joint targets, got {action!r}'
+            )
+        self.data.ctrl[self.actuators] = np.clip(
+            action, self.ctrl_range[:, 0], self.ctrl_range[:, 1]
+        )
         mujoco.mj_step(self.model, self.data, nstep=self.config.physics_substeps)
         self.step_count += 1
         if self.episode is not None:

@@ -34,33 +34,51 @@ COLORS = {
     'white': (0.92, 0.92, 0.92, 1.0),
 }
 SPLITS = ('train', 'heldout')
-WORKSPACE = ((0.15, 0.29), (-0.11, 0.11))   # (x range, y range) of object centres [m]
-TRAVEL_Z = 0.10                               # grasp-point height for moving between objects [m]
-PUSH_DISTANCE = 0.10                          # [m]
+WORKSPACE = ((0.15, 0.29), (-0.11, 0.11))  # (x range, y range) of object centres [m]
+TRAVEL_Z = 0.10  # grasp-point height for moving between objects [m]
+PUSH_DISTANCE = 0.10  # [m]
 # Pads above the object centre: the closing jaw then presses it into the table instead of
 # wedging it up and out of the grasp.
-GRASP_ABOVE_CENTER = 0.008                    # [m]
+GRASP_ABOVE_CENTER = 0.008  # [m]
 
 INSTRUCTIONS = {
     'pick_place': {
-        'train': ['put the {obj} on the {pad} pad', 'place the {obj} onto the {pad} pad',
-                  'move the {obj} to the {pad} pad', 'pick up the {obj} and put it on the {pad} pad'],
-        'heldout': ['set the {obj} down on the {pad} pad', 'transfer the {obj} to the {pad} square'],
+        'train': [
+            'put the {obj} on the {pad} pad',
+            'place the {obj} onto the {pad} pad',
+            'move the {obj} to the {pad} pad',
+            'pick up the {obj} and put it on the {pad} pad',
+        ],
+        'heldout': [
+            'set the {obj} down on the {pad} pad',
+            'transfer the {obj} to the {pad} square',
+        ],
     },
     'stack': {
-        'train': ['stack the {a} on the {b}', 'put the {a} on top of the {b}',
-                  'place the {a} onto the {b}'],
+        'train': [
+            'stack the {a} on the {b}',
+            'put the {a} on top of the {b}',
+            'place the {a} onto the {b}',
+        ],
         'heldout': ['build a tower with the {a} on the {b}', 'set the {a} on top of the {b}'],
     },
     'bin_ordered': {
-        'train': ['put the {a} in the bin, then the {b}', 'first put the {a} in the bin, then the {b}',
-                  'drop the {a} into the bin and after that the {b}'],
-        'heldout': ['place the {a} and then the {b} in the bin',
-                    'the {a} goes in the bin first, then the {b}'],
+        'train': [
+            'put the {a} in the bin, then the {b}',
+            'first put the {a} in the bin, then the {b}',
+            'drop the {a} into the bin and after that the {b}',
+        ],
+        'heldout': [
+            'place the {a} and then the {b} in the bin',
+            'the {a} goes in the bin first, then the {b}',
+        ],
     },
     'push': {
-        'train': ['push the {obj} to the {dir}', 'slide the {obj} to the {dir}',
-                  'nudge the {obj} toward the {dir}'],
+        'train': [
+            'push the {obj} to the {dir}',
+            'slide the {obj} to the {dir}',
+            'nudge the {obj} toward the {dir}',
+        ],
         'heldout': ['shove the {obj} to the {dir}', 'move the {obj} to the {dir} by pushing it'],
     },
 }
@@ -68,8 +86,8 @@ INSTRUCTIONS = {
 
 @dataclass(frozen=True)
 class ObjectSpec:
-    body: str          # MuJoCo body (and geom) name, e.g. 'cube_0'
-    kind: str          # 'cube' or 'cylinder'
+    body: str  # MuJoCo body (and geom) name, e.g. 'cube_0'
+    kind: str  # 'cube' or 'cylinder'
     color: str
     xy: tuple[float, float]
     yaw: float = 0.0
@@ -109,8 +127,8 @@ class Layout:
 class Move:
     """Drive the grasp point to `target(env)` over `steps` control steps, gripper to `gripper`."""
 
-    target: Callable | None   # (env, current target) -> (3,) world position; None: stay
-    gripper: str              # 'open', 'release' (slightly open) or 'closed'
+    target: Callable | None  # (env, current target) -> (3,) world position; None: stay
+    gripper: str  # 'open', 'release' (slightly open) or 'closed'
     steps: int
 
 
@@ -150,7 +168,9 @@ def _above(body: str, z: float = TRAVEL_Z):
 
 
 def _grasp_at(obj: ObjectSpec):
-    return lambda env, cur=None: np.array([*env.body_pos(obj.body)[:2], obj.half_height + GRASP_ABOVE_CENTER])
+    return lambda env, cur=None: np.array(
+        [*env.body_pos(obj.body)[:2], obj.half_height + GRASP_ABOVE_CENTER]
+    )
 
 
 def _fixed(xyz):
@@ -169,7 +189,7 @@ def _released(env, obj: ObjectSpec) -> bool:
     model, data = env.model, env.data
     gripper = {model.body(b).id for b in GRIPPER_BODIES}
     target = model.body(obj.body).id
-    for contact in data.contact[:data.ncon]:
+    for contact in data.contact[: data.ncon]:
         bodies = {model.geom_bodyid[contact.geom1], model.geom_bodyid[contact.geom2]}
         if target in bodies and bodies & gripper:
             return False
@@ -178,21 +198,23 @@ def _released(env, obj: ObjectSpec) -> bool:
 
 def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
     return [
-        EventPlan(f'reach above the {obj.name}', (
-            Move(_above(obj.body), 'open', 30),)),
-        EventPlan(f'grasp the {obj.name}', (
-            Move(_grasp_at(obj), 'open', 24), Move(None, 'closed', 24))),
-        EventPlan(f'lift the {obj.name}', (
-            Move(_above(obj.body), 'closed', 18),)),
+        EventPlan(f'reach above the {obj.name}', (Move(_above(obj.body), 'open', 30),)),
+        EventPlan(
+            f'grasp the {obj.name}', (Move(_grasp_at(obj), 'open', 24), Move(None, 'closed', 24))
+        ),
+        EventPlan(f'lift the {obj.name}', (Move(_above(obj.body), 'closed', 18),)),
     ]
 
 
-def _release_events(obj: ObjectSpec, where: str, above_target, release_z: float) -> list[EventPlan]:
+def _release_events(
+    obj: ObjectSpec, where: str, above_target, release_z: float
+) -> list[EventPlan]:
     """Carry `obj` above `above_target` and set it down with its centre at `release_z`.
 
     Closing the gripper shifts the object within the jaws by up to ~2 cm; the targets correct for
     the object's offset from the commanded grasp point, measured when each move starts.
     """
+
     def held_offset(env, cur):
         return np.array([*(env.body_pos(obj.body)[:2] - cur[:2]), 0.0])
 
@@ -204,9 +226,14 @@ def _release_events(obj: ObjectSpec, where: str, above_target, release_z: float)
 
     return [
         EventPlan(f'move the {obj.name} above {where}', (Move(carry, 'closed', 30),)),
-        EventPlan(f'release the {obj.name}', (
-            Move(lower, 'closed', 20), Move(None, 'release', 20),
-            Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'release', 14))),
+        EventPlan(
+            f'release the {obj.name}',
+            (
+                Move(lower, 'closed', 20),
+                Move(None, 'release', 20),
+                Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'release', 14),
+            ),
+        ),
     ]
 
 
@@ -215,8 +242,11 @@ def _sample_points(rng, n: int, min_dist: float, region=WORKSPACE, avoid=()) -> 
     for _ in range(1000):
         pts = [(rng.uniform(*region[0]), rng.uniform(*region[1])) for _ in range(n)]
         allp = pts + list(avoid)
-        if all(np.hypot(a[0] - b[0], a[1] - b[1]) >= min_dist
-               for i, a in enumerate(allp) for b in allp[i + 1:]):
+        if all(
+            np.hypot(a[0] - b[0], a[1] - b[1]) >= min_dist
+            for i, a in enumerate(allp)
+            for b in allp[i + 1 :]
+        ):
             return pts
     raise RuntimeError('could not sample a layout; the workspace is too crowded')
 
@@ -230,8 +260,15 @@ def _objects(rng, count: int, points, allow_cylinders: bool = True) -> tuple[Obj
         use_cyl = allow_cylinders and n_cyl < NUM_CYLINDERS and rng.random() < 0.3
         n_cyl += use_cyl
         body = next(cylinders) if use_cyl else next(cubes)
-        specs.append(ObjectSpec(body, 'cylinder' if use_cyl else 'cube', str(color),
-                                (float(xy[0]), float(xy[1])), float(rng.uniform(-0.3, 0.3))))
+        specs.append(
+            ObjectSpec(
+                body,
+                'cylinder' if use_cyl else 'cube',
+                str(color),
+                (float(xy[0]), float(xy[1])),
+                float(rng.uniform(-0.3, 0.3)),
+            )
+        )
     return tuple(specs)
 
 
@@ -261,10 +298,17 @@ def pick_place(rng, split: str, seed: int) -> TaskEpisode:
     pad = PadSpec('pad_0', pad_colors[rng.integers(len(pad_colors))], tuple(map(float, pad_xy)))
     obj = objects[0]
     plan = _pick_events(obj) + _release_events(
-        obj, f'the {pad.color} pad', _fixed((*pad.xy, TRAVEL_Z)), obj.half_height - 0.002)
-    return TaskEpisode('pick_place', seed, split,
-                       _instruction(rng, 'pick_place', split, obj=obj.name, pad=pad.color),
-                       Layout(objects, (pad,)), plan, _PlacedOnPad(obj, pad))
+        obj, f'the {pad.color} pad', _fixed((*pad.xy, TRAVEL_Z)), obj.half_height - 0.002
+    )
+    return TaskEpisode(
+        'pick_place',
+        seed,
+        split,
+        _instruction(rng, 'pick_place', split, obj=obj.name, pad=pad.color),
+        Layout(objects, (pad,)),
+        plan,
+        _PlacedOnPad(obj, pad),
+    )
 
 
 class _Stacked(SuccessTracker):
@@ -275,8 +319,9 @@ class _Stacked(SuccessTracker):
         top, bottom = env.body_pos(self.top.body), env.body_pos(self.bottom.body)
         aligned = np.hypot(*(top[:2] - bottom[:2])) < 0.02
         on_top = abs(top[2] - bottom[2] - 2 * CUBE_HALF) < 0.008
-        return bool(aligned and on_top and _resting_on_table(env, self.bottom)
-                    and _released(env, self.top))
+        return bool(
+            aligned and on_top and _resting_on_table(env, self.bottom) and _released(env, self.top)
+        )
 
 
 def stack(rng, split: str, seed: int) -> TaskEpisode:
@@ -287,15 +332,24 @@ def stack(rng, split: str, seed: int) -> TaskEpisode:
     objects = _objects(rng, 2 + n_distractors, points, allow_cylinders=False)
     top, bottom = objects[0], objects[1]
     plan = _pick_events(top) + _release_events(
-        top, f'the {bottom.name}', _above(bottom.body), 3 * CUBE_HALF - 0.002)
-    return TaskEpisode('stack', seed, split,
-                       _instruction(rng, 'stack', split, a=top.name, b=bottom.name),
-                       Layout(objects), plan, _Stacked(top, bottom))
+        top, f'the {bottom.name}', _above(bottom.body), 3 * CUBE_HALF - 0.002
+    )
+    return TaskEpisode(
+        'stack',
+        seed,
+        split,
+        _instruction(rng, 'stack', split, a=top.name, b=bottom.name),
+        Layout(objects),
+        plan,
+        _Stacked(top, bottom),
+    )
 
 
 def _in_bin(env, obj: ObjectSpec) -> bool:
     pos, center = env.body_pos(obj.body), env.mocap_pos('bin')
-    return bool(np.all(np.abs(pos[:2] - center[:2]) < BIN_HALF) and pos[2] < BIN_WALL_HEIGHT + 0.02)
+    return bool(
+        np.all(np.abs(pos[:2] - center[:2]) < BIN_HALF) and pos[2] < BIN_WALL_HEIGHT + 0.02
+    )
 
 
 class _InBinInOrder(SuccessTracker):
@@ -312,8 +366,9 @@ class _InBinInOrder(SuccessTracker):
 
     def success(self, env) -> bool:
         both_in = _in_bin(env, self.first) and _in_bin(env, self.second)
-        order = (self.entered.get(self.first.body, np.inf)
-                 < self.entered.get(self.second.body, np.inf))
+        order = self.entered.get(self.first.body, np.inf) < self.entered.get(
+            self.second.body, np.inf
+        )
         return bool(both_in and order and _released(env, self.second))
 
 
@@ -329,11 +384,21 @@ def bin_ordered(rng, split: str, seed: int) -> TaskEpisode:
     first_spot = _fixed((bin_xy[0] + 0.035, bin_xy[1], TRAVEL_Z))
     second_spot = _fixed((bin_xy[0] - 0.035, bin_xy[1], TRAVEL_Z))
     release_z = BIN_WALL_HEIGHT + 0.025
-    plan = (_pick_events(first) + _release_events(first, 'the bin', first_spot, release_z)
-            + _pick_events(second) + _release_events(second, 'the bin', second_spot, release_z))
-    return TaskEpisode('bin_ordered', seed, split,
-                       _instruction(rng, 'bin_ordered', split, a=first.name, b=second.name),
-                       Layout(objects, (), bin_xy), plan, _InBinInOrder(first, second))
+    plan = (
+        _pick_events(first)
+        + _release_events(first, 'the bin', first_spot, release_z)
+        + _pick_events(second)
+        + _release_events(second, 'the bin', second_spot, release_z)
+    )
+    return TaskEpisode(
+        'bin_ordered',
+        seed,
+        split,
+        _instruction(rng, 'bin_ordered', split, a=first.name, b=second.name),
+        Layout(objects, (), bin_xy),
+        plan,
+        _InBinInOrder(first, second),
+    )
 
 
 class _Pushed(SuccessTracker):
@@ -354,8 +419,13 @@ def push(rng, split: str, seed: int) -> TaskEpisode:
     n_distractors = int(rng.integers(0, 2))
     obj_xy, *others = _sample_points(rng, 1 + n_distractors, min_dist=0.08, region=region)
     if others:  # distractors away from the push path
-        others = _sample_points(rng, n_distractors, 0.08, (WORKSPACE[0], (0.1, 0.11) if not left
-                                                            else (-0.11, -0.1)), avoid=[obj_xy])
+        others = _sample_points(
+            rng,
+            n_distractors,
+            0.08,
+            (WORKSPACE[0], (0.1, 0.11) if not left else (-0.11, -0.1)),
+            avoid=[obj_xy],
+        )
     objects = _objects(rng, 1 + n_distractors, [obj_xy, *others], allow_cylinders=False)
     obj = objects[0]
     behind = 0.06
@@ -369,15 +439,32 @@ def push(rng, split: str, seed: int) -> TaskEpisode:
     plan = [
         EventPlan(f'move behind the {obj.name}', (Move(start, 'closed', 30),)),
         EventPlan('lower the gripper to the table', (Move(low, 'closed', 20),)),
-        EventPlan(f'push the {obj.name} to the {"left" if left else "right"}', (
-            Move(lambda env, cur: cur + np.array([*(PUSH_DISTANCE + behind - CUBE_HALF) * direction, 0.0]),
-                 'closed', 45),)),
-        EventPlan('lift the gripper', (Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]),
-                                            'closed', 15),)),
+        EventPlan(
+            f'push the {obj.name} to the {"left" if left else "right"}',
+            (
+                Move(
+                    lambda env, cur: (
+                        cur + np.array([*(PUSH_DISTANCE + behind - CUBE_HALF) * direction, 0.0])
+                    ),
+                    'closed',
+                    45,
+                ),
+            ),
+        ),
+        EventPlan(
+            'lift the gripper',
+            (Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'closed', 15),),
+        ),
     ]
-    return TaskEpisode('push', seed, split,
-                       _instruction(rng, 'push', split, obj=obj.name, dir='left' if left else 'right'),
-                       Layout(objects), plan, _Pushed(obj, direction))
+    return TaskEpisode(
+        'push',
+        seed,
+        split,
+        _instruction(rng, 'push', split, obj=obj.name, dir='left' if left else 'right'),
+        Layout(objects),
+        plan,
+        _Pushed(obj, direction),
+    )
 
 
 TASK_FAMILIES: dict[str, Callable] = {

@@ -16,9 +16,9 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image
 from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
+
 from wallwm_msgs.msg import TaskStatus
 from wallwm_msgs.srv import ResetEpisode
-
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.scene import SceneConfig
 from wallwm_sim.env.tabletop_env import TabletopEnv
@@ -38,34 +38,60 @@ class SimBridge(Node):
     def __init__(self):
         super().__init__('wallwm_sim')
         ro = ParameterDescriptor(read_only=True)
-        self.declare_parameter('task_family', 'pick_place', ParameterDescriptor(
-            description='task family loaded at start (pick_place, stack, bin_ordered, push)'))
-        self.declare_parameter('seed', 0, ParameterDescriptor(description='seed of the first episode'))
-        self.declare_parameter('split', 'train', ParameterDescriptor(
-            description="instruction paraphrases: 'train' or 'heldout'", read_only=True))
-        self.declare_parameter('image_size', 128, ParameterDescriptor(
-            description='square camera image size [px]', read_only=True))
-        self.declare_parameter('realtime_factor', 1.0, ParameterDescriptor(
-            description='simulated seconds per wall second', read_only=True))
-        self.declare_parameter('trajectory_topic', '/joint_trajectory_controller/joint_trajectory', ro)
+        self.declare_parameter(
+            'task_family',
+            'pick_place',
+            ParameterDescriptor(
+                description='task family loaded at start (pick_place, stack, bin_ordered, push)'
+            ),
+        )
+        self.declare_parameter(
+            'seed', 0, ParameterDescriptor(description='seed of the first episode')
+        )
+        self.declare_parameter(
+            'split',
+            'train',
+            ParameterDescriptor(
+                description="instruction paraphrases: 'train' or 'heldout'", read_only=True
+            ),
+        )
+        self.declare_parameter(
+            'image_size',
+            128,
+            ParameterDescriptor(description='square camera image size [px]', read_only=True),
+        )
+        self.declare_parameter(
+            'realtime_factor',
+            1.0,
+            ParameterDescriptor(description='simulated seconds per wall second', read_only=True),
+        )
+        self.declare_parameter(
+            'trajectory_topic', '/joint_trajectory_controller/joint_trajectory', ro
+        )
         size = int(self.get_parameter('image_size').value)
         self.env = TabletopEnv(SceneConfig(image_height=size, image_width=size))
         self.split = str(self.get_parameter('split').value)
-        self.image_pubs = {cam: self.create_publisher(Image, f'camera/{cam}/image_raw',
-                                                      qos_profile_sensor_data)
-                           for cam in self.env.config.cameras}
+        self.image_pubs = {
+            cam: self.create_publisher(Image, f'camera/{cam}/image_raw', qos_profile_sensor_data)
+            for cam in self.env.config.cameras
+        }
         self.joint_pub = self.create_publisher(JointState, 'joint_states', qos_profile_sensor_data)
         self.clock_pub = self.create_publisher(Clock, '/clock', 10)
         self.status_pub = self.create_publisher(TaskStatus, 'sim/task_status', 10)
-        self.create_subscription(JointTrajectory, self.get_parameter('trajectory_topic').value,
-                                 self._on_trajectory, 10)
+        self.create_subscription(
+            JointTrajectory, self.get_parameter('trajectory_topic').value, self._on_trajectory, 10
+        )
         self.create_service(ResetEpisode, 'sim/reset', self._on_reset)
         self.clock_offset = 0.0  # /clock never jumps back: episodes continue the timeline
         self.obs = None
-        self._reset(int(self.get_parameter('seed').value),
-                    str(self.get_parameter('task_family').value))
-        period = 1.0 / self.env.config.control_rate_hz / float(
-            self.get_parameter('realtime_factor').value)
+        self._reset(
+            int(self.get_parameter('seed').value), str(self.get_parameter('task_family').value)
+        )
+        period = (
+            1.0
+            / self.env.config.control_rate_hz
+            / float(self.get_parameter('realtime_factor').value)
+        )
         self.create_timer(period, self._step)
 
     def _reset(self, seed: int, family: str) -> None:
@@ -92,8 +118,10 @@ class SimBridge(Node):
         positions = [list(p.positions) for p in msg.points]
         reason = validate(list(msg.joint_names), list(JOINT_NAMES), times, positions)
         if reason is not None:
-            self.get_logger().error(f'rejected JointTrajectory: {reason}; holding position',
-                                    throttle_duration_sec=LOG_THROTTLE_S)
+            self.get_logger().error(
+                f'rejected JointTrajectory: {reason}; holding position',
+                throttle_duration_sec=LOG_THROTTLE_S,
+            )
             # Stop where the controller is now: the current command, so gravity does not sag it.
             self.follower.hold(self.follower.command(self._now()))
             return
@@ -114,12 +142,22 @@ class SimBridge(Node):
         joints.header.stamp = stamp
         self.joint_pub.publish(joints)
         for cam, image in self.obs.images.items():
-            msg = Image(height=image.shape[0], width=image.shape[1], encoding='rgb8',
-                        step=image.shape[1] * 3, data=image.tobytes())
+            msg = Image(
+                height=image.shape[0],
+                width=image.shape[1],
+                encoding='rgb8',
+                step=image.shape[1] * 3,
+                data=image.tobytes(),
+            )
             msg.header.stamp, msg.header.frame_id = stamp, f'{cam}_camera'
             self.image_pubs[cam].publish(msg)
-        status = TaskStatus(task_family=self.env.task_family, instruction=self.env.instruction,
-                            seed=self.seed, step=self.env.step_count, success=self.env.success())
+        status = TaskStatus(
+            task_family=self.env.task_family,
+            instruction=self.env.instruction,
+            seed=self.seed,
+            step=self.env.step_count,
+            success=self.env.success(),
+        )
         status.header.stamp = stamp
         self.status_pub.publish(status)
 

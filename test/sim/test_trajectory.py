@@ -41,3 +41,6 @@ def test_malformed_trajectories_are_rejected_with_a_reason():
     assert 'positions for' in validate(['a', 'b'], JOINTS, [0.1], [[0.0]])
     assert 'increasing' in validate(['a'], JOINTS, [0.2, 0.1], [[0.0], [1.0]])
     assert 'no points' in validate(['a'], JOINTS, [], [])
+    assert 'velocities for' in validate(['a', 'b'], JOINTS, [0.1], [[0, 0]], [[0.0]])
+    assert 'velocities contain NaN' in validate(['a'], JOINTS, [0.1], [[0]], [[float('inf')]])
+    assert validate(['a'], JOINTS, [0.1, 0.2], [[0], [1]], [[], [0.5]]) is None

@@ -19,8 +19,14 @@ class Trajectory:
     positions: np.ndarray  # (P, M) [rad]
 
 
-def validate(joint_names: list[str], known: list[str], times, positions) -> str | None:
-    """A reason to reject the trajectory, or None when it is well formed."""
+def validate(
+    joint_names: list[str], known: list[str], times, positions, velocities=()
+) -> str | None:
+    """A reason to reject the trajectory, or None when it is well formed.
+
+    `velocities` (one list per point, each empty or one per joint) are only checked, as
+    ros2_control does; the follower interpolates positions linearly.
+    """
     if not joint_names:
         return 'no joint names'
     unknown = [n for n in joint_names if n not in known]
@@ -33,6 +39,11 @@ def validate(joint_names: list[str], known: list[str], times, positions) -> str 
     for i, row in enumerate(positions):
         if len(row) != len(joint_names):
             return f'point {i} has {len(row)} positions for {len(joint_names)} joints'
+    for i, row in enumerate(velocities):
+        if len(row) not in (0, len(joint_names)):
+            return f'point {i} has {len(row)} velocities for {len(joint_names)} joints'
+        if not np.all(np.isfinite(np.asarray(row, dtype=float))):
+            return f'point {i} velocities contain NaN or inf'
     positions = np.asarray(positions, dtype=float)
     if not np.all(np.isfinite(positions)):
         return 'positions contain NaN or inf'

@@ -116,7 +116,8 @@ class SimBridge(Node):
     def _on_trajectory(self, msg: JointTrajectory) -> None:
         times = [p.time_from_start.sec + p.time_from_start.nanosec * 1e-9 for p in msg.points]
         positions = [list(p.positions) for p in msg.points]
-        reason = validate(list(msg.joint_names), list(JOINT_NAMES), times, positions)
+        velocities = [list(p.velocities) for p in msg.points]
+        reason = validate(list(msg.joint_names), list(JOINT_NAMES), times, positions, velocities)
         if reason is not None:
             self.get_logger().error(
                 f'rejected JointTrajectory: {reason}; holding position',

@@ -22,7 +22,6 @@ import numpy as np
 import onnxruntime as ort
 import torch
 from torch import nn
-
 from wallwm_train.config import load_config
 from wallwm_train.export import GRAPHS
 from wallwm_train.export import OPSET
@@ -59,8 +58,12 @@ def sessions(bundle: Path, names, threads: int) -> dict[str, ort.InferenceSessio
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
-    return {n: ort.InferenceSession(str(bundle / f'{n}.onnx'), opts,
-                                    providers=['CPUExecutionProvider']) for n in names}
+    return {
+        n: ort.InferenceSession(
+            str(bundle / f'{n}.onnx'), opts, providers=['CPUExecutionProvider']
+        )
+        for n in names
+    }
 
 
 def chain(sess: dict, names, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -85,8 +88,10 @@ def main() -> None:
 
         model, cfg, norm = load_trained(args.checkpoint)
     else:
-        cfg = load_config(args.config, ['model.init_text_from_minilm=false',
-                                        'train.modes=[event, unified, chunk]'])
+        cfg = load_config(
+            args.config,
+            ['model.init_text_from_minilm=false', 'train.modes=[event, unified, chunk]'],
+        )
         torch.manual_seed(0)
         model = WallWM(cfg.model, cfg.train.modes)
         j = cfg.model.num_joints
@@ -94,8 +99,10 @@ def main() -> None:
     model.eval()
     total = sum(p.numel() for p in model.parameters())
     text = model.text.token.weight.numel()
-    print(f'config {cfg.name}: {total / 1e6:.2f} M parameters '
-          f'({text / 1e6:.2f} M in the text embedding table, {(total - text) / 1e6:.2f} M other)')
+    print(
+        f'config {cfg.name}: {total / 1e6:.2f} M parameters '
+        f'({text / 1e6:.2f} M in the text embedding table, {(total - text) / 1e6:.2f} M other)'
+    )
     print(f'threads {args.threads}, median of {args.repeats} runs, batch 1, CPU')
     with tempfile.TemporaryDirectory() as tmp:
         bundle = export_bundle(model, cfg, norm, Path(tmp) / 'bundle')
@@ -109,13 +116,18 @@ def main() -> None:
             sess = sessions(bundle, set(per_event + per_step), args.threads)
             cached = chain(sess, per_event, feeds) if per_event else feeds
             cached_t = {k: torch.from_numpy(np.asarray(v)) for k, v in cached.items()}
-            for stage, names, base in (('per_event', per_event, feeds),
-                                       ('per_step', per_step, cached)):
+            for stage, names, base in (
+                ('per_event', per_event, feeds),
+                ('per_step', per_step, cached),
+            ):
                 if not names:
                     continue
-                ort_ms = timed(lambda n=names, b=base: chain(sess, n, b), args.repeats)
-                base_t = {k: torch.from_numpy(np.asarray(v)) for k, v in base.items()} \
-                    if stage == 'per_event' else cached_t
+                ort_ms = timed(lambda n=names, b=base, s=sess: chain(s, n, b), args.repeats)
+                base_t = (
+                    {k: torch.from_numpy(np.asarray(v)) for k, v in base.items()}
+                    if stage == 'per_event'
+                    else cached_t
+                )
 
                 def eager(n=names, b=base_t):
                     with torch.no_grad():
@@ -125,9 +137,12 @@ def main() -> None:
                             out = g(*[tensors[i] for i in g.inputs])
                             out = out if isinstance(out, tuple) else (out,)
                             tensors.update(zip(g.outputs, out, strict=True))
+
                 torch_ms = timed(eager, args.repeats)
-                print(f'{mode:8s} {stage:10s} {ort_ms:8.2f} {torch_ms:9.2f} '
-                      f'{torch_ms / ort_ms:7.1f}x')
+                print(
+                    f'{mode:8s} {stage:10s} {ort_ms:8.2f} {torch_ms:9.2f} '
+                    f'{torch_ms / ort_ms:7.1f}x'
+                )
         # Euler loop: inside the chunk sampler graph vs a host loop over a velocity graph.
         mode = 'chunk' if 'chunk' in model.modes else model.modes[0]
         inputs = example_inputs(model, mode)
@@ -138,10 +153,15 @@ def main() -> None:
         path = Path(tmp) / 'velocity.onnx'
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')
-            torch.onnx.export(vel, (x0, t0, prefix['prefix_states'], prefix['prefix_valid']),
-                              str(path), input_names=['x_t', 't', 'prefix_states',
-                                                      'prefix_valid'],
-                              output_names=['velocity'], opset_version=OPSET, dynamo=False)
+            torch.onnx.export(
+                vel,
+                (x0, t0, prefix['prefix_states'], prefix['prefix_valid']),
+                str(path),
+                input_names=['x_t', 't', 'prefix_states', 'prefix_valid'],
+                output_names=['velocity'],
+                opset_version=OPSET,
+                dynamo=False,
+            )
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = args.threads
         vsess = ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
@@ -153,8 +173,13 @@ def main() -> None:
             x = inputs['noise'].numpy()
             for i in range(steps):
                 t = np.full((1,), i / steps, np.float32)
-                x = x + vsess.run(None, {'x_t': x, 't': t, 'prefix_states': ps,
-                                         'prefix_valid': pv})[0] / steps
+                x = (
+                    x
+                    + vsess.run(None, {'x_t': x, 't': t, 'prefix_states': ps, 'prefix_valid': pv})[
+                        0
+                    ]
+                    / steps
+                )
             return x
 
         name = 'chunk_sampler' if mode == 'chunk' else f'{mode}_sampler'
@@ -162,13 +187,17 @@ def main() -> None:
         feed = {'prefix_states': ps, 'prefix_valid': pv, 'noise': inputs['noise'].numpy()}
         in_graph = ssess.run(None, {i.name: feed[i.name] for i in ssess.get_inputs()})[0]
         assert np.abs(in_graph - host_loop()).max() < 1e-4
-        in_ms = timed(lambda: ssess.run(None, {i.name: feed[i.name]
-                                               for i in ssess.get_inputs()}), args.repeats)
+        in_ms = timed(
+            lambda: ssess.run(None, {i.name: feed[i.name] for i in ssess.get_inputs()}),
+            args.repeats,
+        )
         host_ms = timed(host_loop, args.repeats)
-        print(f'Euler loop ({steps} steps, {mode} sampler): in graph {in_ms:.2f} ms, '
-              f'host loop over a velocity graph {host_ms:.2f} ms -> '
-              f'{"in graph" if in_ms < host_ms else "host loop"} faster '
-              f'({max(in_ms, host_ms) / min(in_ms, host_ms):.2f}x)')
+        print(
+            f'Euler loop ({steps} steps, {mode} sampler): in graph {in_ms:.2f} ms, '
+            f'host loop over a velocity graph {host_ms:.2f} ms -> '
+            f'{"in graph" if in_ms < host_ms else "host loop"} faster '
+            f'({max(in_ms, host_ms) / min(in_ms, host_ms):.2f}x)'
+        )
 
 
 if __name__ == '__main__':

@@ -15,7 +15,6 @@ import argparse
 import time
 
 import torch
-
 from wallwm_train.config import load_config
 from wallwm_train.samples import EpisodeStore
 from wallwm_train.samples import RandomEventSampler
@@ -52,21 +51,37 @@ def main() -> None:
     parser.add_argument('--threads', type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = [f'train.steps={args.steps}', 'train.log_every=1', 'train.checkpoint_every=1000000',
-            'model.init_text_from_minilm=false', f'train.batch_size={args.batch}', *args.set]
+    base = [
+        f'train.steps={args.steps}',
+        'train.log_every=1',
+        'train.checkpoint_every=1000000',
+        'model.init_text_from_minilm=false',
+        f'train.batch_size={args.batch}',
+        *args.set,
+    ]
     muon_cfg = load_config(args.config, base)
     store = EpisodeStore.from_episodes(
         synthetic_episodes(args.episodes, image_size=muon_cfg.model.image_size),
-        muon_cfg.model, 30.0)
-    print(f'config {args.config}, {args.steps} steps, batch {muon_cfg.train.batch_size}, '
-          f'modes {list(muon_cfg.train.modes)}, {len(store.events)} events')
+        muon_cfg.model,
+        30.0,
+    )
+    print(
+        f'config {args.config}, {args.steps} steps, batch {muon_cfg.train.batch_size}, '
+        f'modes {list(muon_cfg.train.modes)}, {len(store.events)} events'
+    )
     curves = {
         'Muon + AdamW': run(muon_cfg, store, 'Muon + AdamW'),
-        'AdamW alone': run(load_config(args.config, base + ['train.use_muon=false']), store,
-                           'AdamW alone'),
-        'AdamW alone, lr x3': run(load_config(args.config, base + [
-            'train.use_muon=false', f'train.lr_adamw={muon_cfg.train.lr_adamw * 3}']), store,
-            'AdamW alone, lr x3'),
+        'AdamW alone': run(
+            load_config(args.config, base + ['train.use_muon=false']), store, 'AdamW alone'
+        ),
+        'AdamW alone, lr x3': run(
+            load_config(
+                args.config,
+                base + ['train.use_muon=false', f'train.lr_adamw={muon_cfg.train.lr_adamw * 3}'],
+            ),
+            store,
+            'AdamW alone, lr x3',
+        ),
     }
     target = curves['AdamW alone'][-1]
     print(f'steps to reach smoothed loss {target:.4f} (AdamW alone, final):')

@@ -3,7 +3,6 @@ procedural episodes (wallwm_train.testing, also used by the runtime tests for a 
 
 import pytest
 import torch
-
 from wallwm_train.config import load_config
 from wallwm_train.testing import synthetic_episodes
 

@@ -17,8 +17,20 @@ from wallwm_train.train import main as train_main  # noqa: E402
 def test_train_resume_export_on_a_lerobot_dataset(tmp_path):
     data = write_synthetic_dataset(tmp_path / 'data')
     run = tmp_path / 'run'
-    common = ['--config', 'tiny', '--data', str(data), '--out', str(run), '--threads', '1',
-              '--set', 'train.steps=6', 'train.log_every=1', 'train.checkpoint_every=3']
+    common = [
+        '--config',
+        'tiny',
+        '--data',
+        str(data),
+        '--out',
+        str(run),
+        '--threads',
+        '1',
+        '--set',
+        'train.steps=6',
+        'train.log_every=1',
+        'train.checkpoint_every=3',
+    ]
     assert train_main(common + ['--stop-at', '3']) == 0
     assert train_main(common + ['--resume']) == 0
     with open(run / 'metrics.csv', newline='') as f:

@@ -13,14 +13,20 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, port: int, out: str, run_dir: str | None, resume: bool,
-            stop_at: int | None) -> None:
+def _worker(
+    rank: int, port: int, out: str, run_dir: str | None, resume: bool, stop_at: int | None
+) -> None:
     import os
     from pathlib import Path
 
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), WORLD_SIZE='2',
-                      RANK=str(rank), LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR='127.0.0.1',
+        MASTER_PORT=str(port),
+        WORLD_SIZE='2',
+        RANK=str(rank),
+        LOCAL_RANK=str(rank),
+    )
     from wallwm_train.config import load_config
     from wallwm_train.samples import EpisodeStore
     from wallwm_train.samples import RandomEventSampler
@@ -28,21 +34,38 @@ def _worker(rank: int, port: int, out: str, run_dir: str | None, resume: bool,
     from wallwm_train.train import Distributed
     from wallwm_train.train import train
 
-    cfg = load_config('tiny', ['train.steps=4', 'train.log_every=1',
-                               'train.checkpoint_every=100'])
+    cfg = load_config('tiny', ['train.steps=4', 'train.log_every=1', 'train.checkpoint_every=100'])
     store = EpisodeStore.from_episodes(synthetic_episodes(), cfg.model, 30.0)
     env = Distributed('cpu')
     sampler = RandomEventSampler(len(store.events), seed=0, rank=rank, world_size=2)
-    model, _, history = train(cfg, store, sampler, Path(run_dir) if run_dir else None, resume,
-                              env=env, progress=False, stop_at=stop_at)
-    torch.save({'params': {k: v.detach().clone() for k, v in model.state_dict().items()},
-                'history': history}, f'{out}.rank{rank}.pt')
+    model, _, history = train(
+        cfg,
+        store,
+        sampler,
+        Path(run_dir) if run_dir else None,
+        resume,
+        env=env,
+        progress=False,
+        stop_at=stop_at,
+    )
+    torch.save(
+        {
+            'params': {k: v.detach().clone() for k, v in model.state_dict().items()},
+            'history': history,
+        },
+        f'{out}.rank{rank}.pt',
+    )
     env.close()
 
 
 def _spawn(out, run_dir=None, resume=False, stop_at=None):
-    mp.start_processes(_worker, args=(_free_port(), str(out), run_dir and str(run_dir), resume,
-                                      stop_at), nprocs=2, join=True, start_method='spawn')
+    mp.start_processes(
+        _worker,
+        args=(_free_port(), str(out), run_dir and str(run_dir), resume, stop_at),
+        nprocs=2,
+        join=True,
+        start_method='spawn',
+    )
     return [torch.load(f'{out}.rank{r}.pt', weights_only=True) for r in (0, 1)]
 
 
@@ -57,7 +80,7 @@ def test_two_ranks_stay_in_sync_and_resume_exactly(tmp_path):
     for name, value in r0['params'].items():
         assert torch.equal(value, r1['params'][name]), name
         moved += int(not torch.equal(value, init[name]))
-    assert moved > 10                                   # training did change the weights
+    assert moved > 10  # training did change the weights
     # Logged losses are all-reduced means, identical on both ranks.
     assert [h['loss'] for h in r0['history']] == [h['loss'] for h in r1['history']]
 

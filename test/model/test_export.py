@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from wallwm_train.export import _manifest_module
 from wallwm_train.export import example_inputs
 from wallwm_train.export import export_bundle
@@ -61,28 +60,26 @@ def test_caption_decoding_is_well_formed(bundle, trained):
 
     model = trained[0]
     ids = run_torch(model, 'unified', example_inputs(model, 'unified'))['staircase'][
-        'caption_ids'][0].tolist()
+        'caption_ids'
+    ][0].tolist()
     assert ids[0] == CLS_ID
     if SEP_ID in ids:
-        assert all(i == PAD_ID for i in ids[ids.index(SEP_ID) + 1:])
+        assert all(i == PAD_ID for i in ids[ids.index(SEP_ID) + 1 :])
     allowed = set(model.caption.vocab_ids.tolist())
     assert set(ids) <= allowed | {PAD_ID}
 
 
 def test_export_cli_rejects_a_missing_checkpoint(tmp_path, capsys):
-    assert export_main(['--checkpoint', str(tmp_path / 'nope'), '--out',
-                        str(tmp_path / 'b')]) == 2
+    assert export_main(['--checkpoint', str(tmp_path / 'nope'), '--out', str(tmp_path / 'b')]) == 2
     assert 'not a wallwm checkpoint' in capsys.readouterr().err
 
 
 def test_export_cli_from_a_run_folder(tmp_path, episodes):
     from wallwm_train.config import load_config
 
-    cfg = load_config('tiny', ['train.steps=2', 'train.checkpoint_every=2',
-                               'train.modes=[chunk]'])
+    cfg = load_config('tiny', ['train.steps=2', 'train.checkpoint_every=2', 'train.modes=[chunk]'])
     fit_in_memory(cfg, episodes, run_dir=tmp_path / 'run')
-    assert export_main(['--checkpoint', str(tmp_path / 'run'), '--out',
-                        str(tmp_path / 'b')]) == 0
+    assert export_main(['--checkpoint', str(tmp_path / 'run'), '--out', str(tmp_path / 'b')]) == 0
     manifest = _manifest_module().load(tmp_path / 'b')
     assert set(manifest.modes) == {'chunk'}
     assert torch.__version__ == manifest.created_by['torch']

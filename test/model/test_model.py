@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-
 from wallwm_train import keys
 from wallwm_train.config import load_config
 from wallwm_train.model.wallwm import WallWM
@@ -33,18 +32,18 @@ def test_event_action_loss_reaches_backbone_and_event_tokens(tiny, episodes):
     assert _nonzero(model.backbone.layers[0].attn.q.weight)
     assert _nonzero(model.backbone.layers[-1].mlp.fc.weight)
     event_rows = model.text.token.weight.grad[batch[keys.EVENT_IDS][batch[keys.EVENT_MASK] > 0]]
-    assert event_rows.abs().sum() > 0                # the event caption's token embeddings
-    assert model.text.segment.grad[1].abs().sum() > 0   # the event segment embedding
+    assert event_rows.abs().sum() > 0  # the event caption's token embeddings
+    assert model.text.segment.grad[1].abs().sum() > 0  # the event segment embedding
 
 
 def test_unified_action_loss_reaches_thoughts_and_backbone(tiny, episodes):
     model, batch = _setup(tiny, episodes, ('unified',))
     _, parts = model(batch, tiny.train)
     parts['unified/action'].backward()
-    assert _nonzero(model.staircase.slots)           # the thoughts themselves
+    assert _nonzero(model.staircase.slots)  # the thoughts themselves
     assert _nonzero(model.staircase.entry.weight)
     top = model.backbone.layers[-1]
-    assert _nonzero(top.attn.q.weight)               # thought queries only exist in staircase
+    assert _nonzero(top.attn.q.weight)  # thought queries only exist in staircase
     assert _nonzero(model.backbone.layers[0].attn.q.weight)
 
 
@@ -55,7 +54,7 @@ def test_chunk_baseline_has_no_event_path(tiny, episodes):
     assert set(parts) == {'chunk/action'}
     other = dict(batch)
     other[keys.EVENT_IDS] = torch.randint(1000, 2000, batch[keys.EVENT_IDS].shape)
-    assert model(other, tiny.train)[0].item() == total.item()   # events are not an input
+    assert model(other, tiny.train)[0].item() == total.item()  # events are not an input
 
 
 def test_loss_goes_down_on_a_fixed_batch(tiny, episodes):
@@ -82,8 +81,9 @@ def test_segment_targets_follow_the_event(tiny, episodes):
     assert s[keys.SEGMENT_VALID].tolist()[:4] == [1, 1, 1, 0]
     assert s[keys.SEGMENT_BOUNDARY].tolist().index(1.0) == 2
     duration = ref.end - ref.start
-    np.testing.assert_allclose(s[keys.SEGMENT_PROGRESS][:3],
-                               (np.arange(3) + t - ref.start + 1) / duration, rtol=1e-6)
+    np.testing.assert_allclose(
+        s[keys.SEGMENT_PROGRESS][:3], (np.arange(3) + t - ref.start + 1) / duration, rtol=1e-6
+    )
     assert s[keys.SEGMENT_PROGRESS][2] == pytest.approx(1.0)
     assert s[keys.CHUNK_IN_EVENT].tolist() == [1, 1, 1, 0]
     assert builder.event_text.decode(s[keys.NEXT_EVENT_IDS]) == store.events[2].caption

@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from wallwm_train.config import load_config
 from wallwm_train.model.wallwm import WallWM
 from wallwm_train.optim import ADAMW
@@ -21,14 +20,27 @@ def test_every_parameter_in_exactly_one_group(tiny):
     assert muon | adamw == {n for n, _ in model.named_parameters()}
     assert all(p.ndim == 2 for _, p in groups[MUON])
     # Hidden matrices -> Muon.
-    for name in ('backbone.layers.0.attn.q.weight', 'backbone.layers.1.mlp.fc.weight',
-                 'expert.layers.0.cross_attn.k.weight', 'caption.layers.0.mlp.proj.weight',
-                 'staircase.entry.weight'):
+    for name in (
+        'backbone.layers.0.attn.q.weight',
+        'backbone.layers.1.mlp.fc.weight',
+        'expert.layers.0.cross_attn.k.weight',
+        'caption.layers.0.mlp.proj.weight',
+        'staircase.entry.weight',
+    ):
         assert name in muon, name
     # Embeddings, input/output maps, convs, norms, biases -> AdamW.
-    for name in ('text.token.weight', 'text.up.weight', 'text.position', 'staircase.slots',
-                 'vision.stem.0.weight', 'expert.action_in.weight', 'expert.action_out.weight',
-                 'backbone.norm.weight', 'backbone.layers.0.attn.q.bias', 'proprio.net.0.weight'):
+    for name in (
+        'text.token.weight',
+        'text.up.weight',
+        'text.position',
+        'staircase.slots',
+        'vision.stem.0.weight',
+        'expert.action_in.weight',
+        'expert.action_out.weight',
+        'backbone.norm.weight',
+        'backbone.layers.0.attn.q.bias',
+        'proprio.net.0.weight',
+    ):
         assert name in adamw, name
 
 
@@ -44,12 +56,13 @@ def test_optimizers_cover_the_groups(tiny):
 
 
 def test_warmup_then_cosine():
-    cfg = load_config('tiny', ['train.steps=100', 'train.warmup_steps=10',
-                               'train.min_lr_ratio=0.1']).train
+    cfg = load_config(
+        'tiny', ['train.steps=100', 'train.warmup_steps=10', 'train.min_lr_ratio=0.1']
+    ).train
     assert lr_factor(0, cfg) == pytest.approx(0.1)
     assert lr_factor(9, cfg) == pytest.approx(1.0)
     assert lr_factor(10, cfg) == pytest.approx(1.0)
     assert lr_factor(55, cfg) == pytest.approx(0.55)
     assert lr_factor(100, cfg) == pytest.approx(0.1)
     values = [lr_factor(s, cfg) for s in range(10, 101)]
-    assert all(a >= b for a, b in zip(values, values[1:]))
+    assert all(a >= b for a, b in zip(values, values[1:], strict=False))

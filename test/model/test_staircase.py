@@ -2,7 +2,6 @@
 thoughts as the literal wavefront."""
 
 import torch
-
 from wallwm_train.config import load_config
 from wallwm_train.model.staircase import staircase_schedule
 from wallwm_train.model.wallwm import WallWM
@@ -22,8 +21,9 @@ def _prefix(model, batch=2, seed=0):
     ids = torch.randint(1000, 2000, (batch, c.instruction_tokens), generator=g)
     mask = torch.ones(batch, c.instruction_tokens, dtype=torch.long)
     mask[0, 3:] = 0
-    cache, _, valid = model.encode_observation(images, torch.randn(batch, c.num_joints,
-                                                                   generator=g), ids, mask)
+    cache, _, valid = model.encode_observation(
+        images, torch.randn(batch, c.num_joints, generator=g), ids, mask
+    )
     return cache, valid
 
 
@@ -44,14 +44,16 @@ def test_thoughts_cost_l_plus_k_minus_1_layer_applications():
     model, cfg = _model(['model.depth=4', 'model.staircase_layers=3', 'model.num_thoughts=4'])
     cache, valid = _prefix(model)
     calls = []
-    hooks = [layer.register_forward_hook(lambda m, i, o, n=n: calls.append(n))
-             for n, layer in enumerate(model.backbone.layers)]
+    hooks = [
+        layer.register_forward_hook(lambda m, i, o, n=n: calls.append(n))
+        for n, layer in enumerate(model.backbone.layers)
+    ]
     model.think(cache, valid)
     for h in hooks:
         h.remove()
     k, ls, first = 4, 3, 1
-    assert len(calls) == ls + k - 1 == 6          # not K * L_s = 12
-    assert calls == [first] * k + list(range(first + 1, first + ls))   # entry K times, then once
+    assert len(calls) == ls + k - 1 == 6  # not K * L_s = 12
+    assert calls == [first] * k + list(range(first + 1, first + ls))  # entry K times, then once
     _, steps = model.staircase.run_wavefront(model.backbone, cache, valid)
     assert steps == ls + k - 1
 
@@ -71,7 +73,7 @@ def test_thought_k_does_not_see_later_thoughts():
     cache, valid = _prefix(model)
     with torch.no_grad():
         before = model.think(cache, valid)
-        model.staircase.slots[2].add_(1.0)           # change only the last slot
+        model.staircase.slots[2].add_(1.0)  # change only the last slot
         after = model.think(cache, valid)
     assert torch.allclose(before[:, :2], after[:, :2])
     assert not torch.allclose(before[:, 2], after[:, 2])
@@ -81,8 +83,10 @@ def test_bottom_layers_below_the_staircase_are_not_run_for_thoughts():
     model, _ = _model(['model.depth=3', 'model.staircase_layers=1'])
     cache, valid = _prefix(model)
     calls = []
-    hooks = [layer.register_forward_hook(lambda m, i, o, n=n: calls.append(n))
-             for n, layer in enumerate(model.backbone.layers)]
+    hooks = [
+        layer.register_forward_hook(lambda m, i, o, n=n: calls.append(n))
+        for n, layer in enumerate(model.backbone.layers)
+    ]
     model.think(cache, valid)
     for h in hooks:
         h.remove()

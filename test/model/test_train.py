@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from wallwm_train import checkpoint
 from wallwm_train.config import load_config
 from wallwm_train.model.wallwm import WallWM
@@ -18,7 +17,7 @@ from wallwm_train.train import load_trained
 
 STEPS = 24
 CKPT = 8
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import sys, torch
     from pathlib import Path
     torch.set_num_threads(1)
@@ -29,12 +28,15 @@ SCRIPT = textwrap.dedent('''
                                'train.checkpoint_every={ckpt}'])
     fit_in_memory(cfg, synthetic_episodes(), run_dir=Path(sys.argv[1]),
                   resume=sys.argv[2] == 'resume')
-''').format(steps=STEPS, ckpt=CKPT)
+""").format(steps=STEPS, ckpt=CKPT)
 
 
 def _run(run_dir: Path, mode: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, '-c', SCRIPT, str(run_dir), mode],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, '-c', SCRIPT, str(run_dir), mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
 
 
 def _losses(run_dir: Path) -> dict[int, str]:
@@ -62,7 +64,7 @@ def test_resume_after_kill_gives_the_same_losses(tmp_path):
     out = proc.communicate(timeout=240)[0].decode()
     assert proc.returncode == 0, out
     assert 'resumed from step' in out
-    assert _losses(killed) == expected        # bit-identical (the CSV keeps repr of floats)
+    assert _losses(killed) == expected  # bit-identical (the CSV keeps repr of floats)
 
 
 def test_missing_and_mismatched_checkpoints_give_clear_errors(tmp_path, episodes):
@@ -86,7 +88,6 @@ def test_missing_and_mismatched_checkpoints_give_clear_errors(tmp_path, episodes
 @pytest.mark.skipif(not __import__('torch').cuda.is_available(), reason='needs a CUDA GPU')
 def test_trains_on_gpu_with_bf16_autocast(episodes):
     import torch
-
     from wallwm_train.samples import EpisodeStore
     from wallwm_train.samples import RandomEventSampler
     from wallwm_train.train import Distributed
@@ -94,8 +95,9 @@ def test_trains_on_gpu_with_bf16_autocast(episodes):
 
     cfg = load_config('tiny', ['train.steps=30', 'train.log_every=1'])
     store = EpisodeStore.from_episodes(episodes, cfg.model, 30.0)
-    model, _, history = train(cfg, store, RandomEventSampler(len(store.events)),
-                              env=Distributed('cuda'), progress=False)
+    model, _, history = train(
+        cfg, store, RandomEventSampler(len(store.events)), env=Distributed('cuda'), progress=False
+    )
     assert next(model.parameters()).device.type == 'cuda'
     assert all(torch.isfinite(torch.tensor(h['loss'])) for h in history)
     assert history[-1]['loss'] < history[0]['loss']

@@ -44,8 +44,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _optimizer_tensors(optimizers: list[torch.optim.Optimizer]
-                       ) -> tuple[dict[str, torch.Tensor], list[Any]]:
+def _optimizer_tensors(
+    optimizers: list[torch.optim.Optimizer],
+) -> tuple[dict[str, torch.Tensor], list[Any]]:
     tensors: dict[str, torch.Tensor] = {}
     groups = []
     for i, opt in enumerate(optimizers):
@@ -58,9 +59,14 @@ def _optimizer_tensors(optimizers: list[torch.optim.Optimizer]
     return tensors, groups
 
 
-def save(run_dir: Path, step: int, model: torch.nn.Module,
-         optimizers: list[torch.optim.Optimizer], state: dict[str, Any],
-         generator_states: list[torch.Tensor]) -> Path:
+def save(
+    run_dir: Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizers: list[torch.optim.Optimizer],
+    state: dict[str, Any],
+    generator_states: list[torch.Tensor],
+) -> Path:
     """Write checkpoint `step` atomically and point `latest` at it. `generator_states`: the
     batch generator's state of every rank (each rank draws its own stream)."""
     ckpt_root = Path(run_dir) / 'checkpoints'
@@ -95,8 +101,10 @@ def resolve(path: Path) -> Path:
             break
     missing = [f for f in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE) if not (path / f).is_file()]
     if missing:
-        raise CheckpointError(f'{path}: not a wallwm checkpoint (missing {missing}); pass a '
-                              'step_XXXXXXXX folder or a run folder with checkpoints/latest')
+        raise CheckpointError(
+            f'{path}: not a wallwm checkpoint (missing {missing}); pass a '
+            'step_XXXXXXXX folder or a run folder with checkpoints/latest'
+        )
     return path
 
 
@@ -115,26 +123,32 @@ def load_model(path: Path, model: torch.nn.Module) -> None:
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     extra = sorted(set(weights) - set(own))
-    shapes = [f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
-              for k in own if k in weights and weights[k].shape != own[k].shape]
+    shapes = [
+        f'{k}: checkpoint {tuple(weights[k].shape)} vs model {tuple(own[k].shape)}'
+        for k in own
+        if k in weights and weights[k].shape != own[k].shape
+    ]
     if missing or extra or shapes:
         raise CheckpointError(
             f'{path}: does not match this model config (missing {missing[:5]}, unexpected '
             f'{extra[:5]}, shape mismatches {shapes[:5]}); resume with the config it was '
-            'trained with')
+            'trained with'
+        )
     model.load_state_dict(weights)
 
 
-def load_training(path: Path, optimizers: list[torch.optim.Optimizer],
-                  generator: torch.Generator, rank: int = 0) -> dict[str, Any]:
+def load_training(
+    path: Path, optimizers: list[torch.optim.Optimizer], generator: torch.Generator, rank: int = 0
+) -> dict[str, Any]:
     """Restore optimiser state and RNG; returns the JSON state (step, sampler, ...)."""
     path = resolve(path)
     state = read_state(path)
     tensors = load_file(str(path / OPTIMIZER_FILE))
     groups = state['optimizer_groups']
     if len(groups) != len(optimizers):
-        raise CheckpointError(f'{path}: {len(groups)} optimiser(s) saved, {len(optimizers)} '
-                              'now (use_muon changed?)')
+        raise CheckpointError(
+            f'{path}: {len(groups)} optimiser(s) saved, {len(optimizers)} now (use_muon changed?)'
+        )
     for i, opt in enumerate(optimizers):
         per_param: dict[int, dict[str, torch.Tensor]] = {}
         for key, value in tensors.items():
@@ -149,7 +163,9 @@ def load_training(path: Path, optimizers: list[torch.optim.Optimizer],
             raise CheckpointError(f'{path}: optimiser {i} does not match: {exc}') from None
     key = f'rng/generator/{rank}'
     if key not in tensors:
-        raise CheckpointError(f'{path}: no generator state for rank {rank} (saved with fewer '
-                              'ranks?); resume with the same world size')
+        raise CheckpointError(
+            f'{path}: no generator state for rank {rank} (saved with fewer '
+            'ranks?); resume with the same world size'
+        )
     generator.set_state(tensors[key])
     return state

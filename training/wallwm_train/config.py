@@ -19,13 +19,19 @@ import yaml
 
 CONFIG_DIR = Path(__file__).parent / 'configs'
 
-MODE_EVENT = 'event'      # event-grounded: condition on the event caption, variable-length segment
+MODE_EVENT = 'event'  # event-grounded: condition on the event caption, variable-length segment
 MODE_UNIFIED = 'unified'  # decode the event as Staircase thoughts, fixed-length chunks from them
-MODE_CHUNK = 'chunk'      # baseline: fixed chunks from observation + instruction only
+MODE_CHUNK = 'chunk'  # baseline: fixed chunks from observation + instruction only
 MODES = (MODE_EVENT, MODE_UNIFIED, MODE_CHUNK)
 
-SO101_JOINTS = ('shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_roll',
-                'gripper')
+SO101_JOINTS = (
+    'shoulder_pan',
+    'shoulder_lift',
+    'elbow_flex',
+    'wrist_flex',
+    'wrist_roll',
+    'gripper',
+)
 
 
 @dataclass(frozen=True)
@@ -34,47 +40,52 @@ class ModelConfig:
 
     joint_names: tuple[str, ...] = SO101_JOINTS
     cameras: tuple[str, ...] = ('front', 'wrist')
-    image_size: int = 64          # model input (square); the runtime resizes camera frames to it
-    patch_size: int = 16          # image tokens per camera = (image_size / patch_size) ** 2
-    stem_channels: int = 32       # width of the first conv of the patch stem
-    dim: int = 128                # backbone width
+    image_size: int = 64  # model input (square); the runtime resizes camera frames to it
+    patch_size: int = 16  # image tokens per camera = (image_size / patch_size) ** 2
+    stem_channels: int = 32  # width of the first conv of the patch stem
+    dim: int = 128  # backbone width
     heads: int = 4
-    depth: int = 4                # backbone layers L
+    depth: int = 4  # backbone layers L
     mlp_ratio: float = 4.0
-    vocab_size: int = 30522       # WordPiece vocabulary of all-MiniLM-L6-v2 (tokenizer.py)
-    text_rank: int = 24           # width of the factorised text table (V x rank, then rank x dim)
-    caption_vocab: int = 512      # caption decoder's output vocabulary (most frequent tokens)
+    vocab_size: int = 30522  # WordPiece vocabulary of all-MiniLM-L6-v2 (tokenizer.py)
+    text_rank: int = 24  # width of the factorised text table (V x rank, then rank x dim)
+    caption_vocab: int = 512  # caption decoder's output vocabulary (most frequent tokens)
     instruction_tokens: int = 24
     event_tokens: int = 16
-    num_thoughts: int = 4         # Staircase thought slots K
-    staircase_layers: int = 2     # top backbone layers the thoughts climb (L_s <= depth)
-    decoder_depth: int = 1        # caption decoder layers
-    expert_dim: int = 128         # flow-matching action expert width
+    num_thoughts: int = 4  # Staircase thought slots K
+    staircase_layers: int = 2  # top backbone layers the thoughts climb (L_s <= depth)
+    decoder_depth: int = 1  # caption decoder layers
+    expert_dim: int = 128  # flow-matching action expert width
     expert_depth: int = 2
     expert_heads: int = 4
     event_action_steps: int = 64  # max segment length in event mode (padded, masked)
-    chunk_steps: int = 16         # fixed chunk length in unified and chunk modes
-    flow_steps: int = 10          # Euler steps of the flow-matching sampler
-    future_size: int = 8          # future-observation target: end-of-event frame at this size
+    chunk_steps: int = 16  # fixed chunk length in unified and chunk modes
+    flow_steps: int = 10  # Euler steps of the flow-matching sampler
+    future_size: int = 8  # future-observation target: end-of-event frame at this size
     init_text_from_minilm: bool = True  # text table from a PCA of MiniLM's word embeddings
 
     def __post_init__(self):
         object.__setattr__(self, 'joint_names', tuple(self.joint_names))
         object.__setattr__(self, 'cameras', tuple(self.cameras))
         if self.image_size % self.patch_size:
-            raise ValueError(f'image_size {self.image_size} is not a multiple of patch_size '
-                             f'{self.patch_size}')
+            raise ValueError(
+                f'image_size {self.image_size} is not a multiple of patch_size {self.patch_size}'
+            )
         if self.patch_size % 4:
             raise ValueError(f'patch_size {self.patch_size} must be a multiple of 4 (stem stride)')
         if self.dim % self.heads or self.expert_dim % self.expert_heads:
-            raise ValueError(f'dim {self.dim} / heads {self.heads} and expert_dim '
-                             f'{self.expert_dim} / expert_heads {self.expert_heads} must divide')
+            raise ValueError(
+                f'dim {self.dim} / heads {self.heads} and expert_dim '
+                f'{self.expert_dim} / expert_heads {self.expert_heads} must divide'
+            )
         if not 1 <= self.staircase_layers <= self.depth:
-            raise ValueError(f'staircase_layers {self.staircase_layers} must be in 1..depth '
-                             f'({self.depth})')
+            raise ValueError(
+                f'staircase_layers {self.staircase_layers} must be in 1..depth ({self.depth})'
+            )
         if self.image_size % self.future_size:
-            raise ValueError(f'image_size {self.image_size} is not a multiple of future_size '
-                             f'{self.future_size}')
+            raise ValueError(
+                f'image_size {self.image_size} is not a multiple of future_size {self.future_size}'
+            )
         if not self.cameras or not self.joint_names:
             raise ValueError('at least one camera and one joint are required')
         if not 5 <= self.caption_vocab <= self.vocab_size:
@@ -105,16 +116,16 @@ class TrainConfig:
 
     modes: tuple[str, ...] = (MODE_EVENT,)  # objectives trained jointly; the bundle offers them
     steps: int = 3000
-    batch_size: int = 32            # per rank
+    batch_size: int = 32  # per rank
     lr_adamw: float = 1e-3
     lr_muon: float = 0.02
     weight_decay: float = 0.01
-    use_muon: bool = True           # False: AdamW for every parameter (the benchmark's baseline)
+    use_muon: bool = True  # False: AdamW for every parameter (the benchmark's baseline)
     warmup_steps: int = 100
-    min_lr_ratio: float = 0.1       # cosine floor as a fraction of the peak
+    min_lr_ratio: float = 0.1  # cosine floor as a fraction of the peak
     grad_clip: float = 1.0
     seed: int = 0
-    sampler_alpha: float = 0.5      # cluster temperature of ClusterBalancedSampler
+    sampler_alpha: float = 0.5  # cluster temperature of ClusterBalancedSampler
     num_clusters: int = 8
     log_every: int = 10
     checkpoint_every: int = 500
@@ -127,13 +138,16 @@ class TrainConfig:
         object.__setattr__(self, 'modes', tuple(self.modes))
         bad = [m for m in self.modes if m not in MODES]
         if not self.modes or bad or len(set(self.modes)) != len(self.modes):
-            raise ValueError(f'modes {list(self.modes)}: expected distinct values from '
-                             f'{list(MODES)}')
+            raise ValueError(
+                f'modes {list(self.modes)}: expected distinct values from {list(MODES)}'
+            )
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f'steps {self.steps} and batch_size {self.batch_size} must be >= 1')
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f'warmup_steps {self.warmup_steps} must be >= 0 and min_lr_ratio '
-                             f'{self.min_lr_ratio} in [0, 1]')
+            raise ValueError(
+                f'warmup_steps {self.warmup_steps} must be >= 0 and min_lr_ratio '
+                f'{self.min_lr_ratio} in [0, 1]'
+            )
 
 
 @dataclass(frozen=True)
@@ -147,9 +161,11 @@ class Config:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
-        return cls(name=str(data.get('name', 'custom')),
-                   model=_build(ModelConfig, data.get('model', {}), 'model'),
-                   train=_build(TrainConfig, data.get('train', {}), 'train'))
+        return cls(
+            name=str(data.get('name', 'custom')),
+            model=_build(ModelConfig, data.get('model', {}), 'model'),
+            train=_build(TrainConfig, data.get('train', {}), 'train'),
+        )
 
 
 def preset_names() -> list[str]:
@@ -164,8 +180,9 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         if not path.is_file():
             close = difflib.get_close_matches(name_or_path, preset_names(), n=1)
             hint = f' (did you mean {close[0]!r}?)' if close else ''
-            raise ValueError(f'unknown config preset {name_or_path!r}{hint}; '
-                             f'presets: {preset_names()}')
+            raise ValueError(
+                f'unknown config preset {name_or_path!r}{hint}; presets: {preset_names()}'
+            )
     if not path.is_file():
         raise ValueError(f'config file {path} not found')
     data = yaml.safe_load(path.read_text()) or {}
@@ -176,8 +193,9 @@ def load_config(name_or_path: str, overrides: list[str] | tuple[str, ...] = ()) 
         key, sep, value = item.partition('=')
         section, dot, name = key.partition('.')
         if not sep or not dot or section not in ('model', 'train'):
-            raise ValueError(f'override {item!r}: expected model.<field>=<value> or '
-                             'train.<field>=<value>')
+            raise ValueError(
+                f'override {item!r}: expected model.<field>=<value> or train.<field>=<value>'
+            )
         data.setdefault(section, {})[name] = yaml.safe_load(value)
     return Config.from_dict(data)
 
@@ -187,6 +205,8 @@ def _build(cls, values: dict[str, Any], section: str):
     unknown = sorted(set(values) - known)
     if unknown:
         hints = [difflib.get_close_matches(u, known, n=1) for u in unknown]
-        raise ValueError(f'{section}: unknown field(s) {unknown}; did you mean '
-                         f'{[h[0] if h else None for h in hints]}?')
+        raise ValueError(
+            f'{section}: unknown field(s) {unknown}; did you mean '
+            f'{[h[0] if h else None for h in hints]}?'
+        )
     return cls(**values)

@@ -125,9 +125,14 @@ class ChunkSampler(ObservationEncoder):
         return self.model.act(prefix_states, prefix_valid, noise, with_heads=False)
 
 
-GRAPHS = {OBSERVATION_ENCODER: ObservationEncoder, EVENT_ENCODER: EventEncoder,
-          EVENT_SAMPLER: EventSampler, STAIRCASE: StaircaseGraph,
-          UNIFIED_SAMPLER: UnifiedSampler, CHUNK_SAMPLER: ChunkSampler}
+GRAPHS = {
+    OBSERVATION_ENCODER: ObservationEncoder,
+    EVENT_ENCODER: EventEncoder,
+    EVENT_SAMPLER: EventSampler,
+    STAIRCASE: StaircaseGraph,
+    UNIFIED_SAMPLER: UnifiedSampler,
+    CHUNK_SAMPLER: ChunkSampler,
+}
 MODE_GRAPHS = {
     MODE_EVENT: ((), (OBSERVATION_ENCODER, EVENT_ENCODER, EVENT_SAMPLER)),
     MODE_UNIFIED: ((OBSERVATION_ENCODER, STAIRCASE), (OBSERVATION_ENCODER, UNIFIED_SAMPLER)),
@@ -143,22 +148,23 @@ def example_inputs(model: WallWM, mode: str, seed: int = 0) -> dict[str, torch.T
     event_len = max(2, cfg.event_tokens // 2)
     ids = torch.randint(1000, 3000, (1, cfg.instruction_tokens), generator=g)
     return {
-        'images': torch.rand(1, len(cfg.cameras), 3, cfg.image_size, cfg.image_size,
-                             generator=g),
+        'images': torch.rand(1, len(cfg.cameras), 3, cfg.image_size, cfg.image_size, generator=g),
         'state': torch.randn(1, cfg.num_joints, generator=g),
-        'instruction_ids': torch.where(torch.arange(cfg.instruction_tokens) < instr_len,
-                                       ids, 0),
+        'instruction_ids': torch.where(torch.arange(cfg.instruction_tokens) < instr_len, ids, 0),
         'instruction_mask': (torch.arange(cfg.instruction_tokens) < instr_len).long()[None],
-        'event_ids': torch.where(torch.arange(cfg.event_tokens) < event_len,
-                                 torch.randint(1000, 3000, (1, cfg.event_tokens), generator=g),
-                                 0),
+        'event_ids': torch.where(
+            torch.arange(cfg.event_tokens) < event_len,
+            torch.randint(1000, 3000, (1, cfg.event_tokens), generator=g),
+            0,
+        ),
         'event_mask': (torch.arange(cfg.event_tokens) < event_len).long()[None],
         'noise': torch.randn(1, cfg.action_steps(mode), cfg.num_joints, generator=g),
     }
 
 
-def run_torch(model: WallWM, mode: str, inputs: dict[str, torch.Tensor]
-              ) -> dict[str, dict[str, torch.Tensor]]:
+def run_torch(
+    model: WallWM, mode: str, inputs: dict[str, torch.Tensor]
+) -> dict[str, dict[str, torch.Tensor]]:
     """Evaluate a mode's graphs in torch the way the runtime chains them: {graph: outputs}."""
     per_event, per_step = MODE_GRAPHS[mode]
     tensors = dict(inputs)
@@ -176,9 +182,16 @@ def run_torch(model: WallWM, mode: str, inputs: dict[str, torch.Tensor]
 def _export_graph(graph: nn.Module, args: tuple[torch.Tensor, ...], path: Path) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        torch.onnx.export(graph, args, str(path), input_names=list(graph.inputs),
-                          output_names=list(graph.outputs), opset_version=OPSET, dynamo=False,
-                          do_constant_folding=True)
+        torch.onnx.export(
+            graph,
+            args,
+            str(path),
+            input_names=list(graph.inputs),
+            output_names=list(graph.outputs),
+            opset_version=OPSET,
+            dynamo=False,
+            do_constant_folding=True,
+        )
     onnx.checker.check_model(str(path))
 
 
@@ -186,8 +199,9 @@ def _dtype(t: torch.Tensor) -> str:
     return str(t.dtype).removeprefix('torch.')
 
 
-def export_bundle(model: WallWM, cfg: Config, norm: NormStats, out_dir: Path,
-                  control_rate_hz: float = 30.0) -> Path:
+def export_bundle(
+    model: WallWM, cfg: Config, norm: NormStats, out_dir: Path, control_rate_hz: float = 30.0
+) -> Path:
     """Write every graph the model's modes need, the tokenizer and a validated manifest."""
     mf = _manifest_module()
     out_dir = Path(out_dir)
@@ -206,10 +220,15 @@ def export_bundle(model: WallWM, cfg: Config, norm: NormStats, out_dir: Path,
                 _export_graph(graph, args, out_dir / f'{name}.onnx')
                 graph_specs[name] = mf.GraphSpec(
                     file=f'{name}.onnx',
-                    inputs=[mf.TensorSpec(i, _dtype(tensors[i]), tuple(tensors[i].shape))
-                            for i in graph.inputs],
-                    outputs=[mf.TensorSpec(o, _dtype(t), tuple(t.shape))
-                             for o, t in results[name].items()])
+                    inputs=[
+                        mf.TensorSpec(i, _dtype(tensors[i]), tuple(tensors[i].shape))
+                        for i in graph.inputs
+                    ],
+                    outputs=[
+                        mf.TensorSpec(o, _dtype(t), tuple(t.shape))
+                        for o, t in results[name].items()
+                    ],
+                )
             tensors.update(results[name])
     save_tokenizer(out_dir / TOKENIZER_FILE)
     files = mf.hash_files(out_dir, [g.file for g in graph_specs.values()] + [TOKENIZER_FILE])
@@ -218,27 +237,39 @@ def export_bundle(model: WallWM, cfg: Config, norm: NormStats, out_dir: Path,
     modes = {}
     for mode in model.modes:
         per_event, per_step = MODE_GRAPHS[mode]
-        modes[mode] = mf.ModeSpec(per_event=per_event, per_step=per_step,
-                                  action_steps=mc.action_steps(mode))
+        modes[mode] = mf.ModeSpec(
+            per_event=per_event, per_step=per_step, action_steps=mc.action_steps(mode)
+        )
     manifest = mf.Manifest(
         bundle_id=f'wallwm-{cfg.name}-{digest}',
-        created_by={'wallwm_train': wallwm_train.__version__, 'torch': torch.__version__,
-                    'onnx_opset': OPSET, 'config': cfg.name, 'seed': cfg.train.seed,
-                    'flow_steps': mc.flow_steps, 'num_thoughts': mc.num_thoughts},
+        created_by={
+            'wallwm_train': wallwm_train.__version__,
+            'torch': torch.__version__,
+            'onnx_opset': OPSET,
+            'config': cfg.name,
+            'seed': cfg.train.seed,
+            'flow_steps': mc.flow_steps,
+            'num_thoughts': mc.num_thoughts,
+        },
         joint_names=mc.joint_names,
         cameras=[mf.CameraSpec(c, mc.image_size, mc.image_size) for c in mc.cameras],
         control_rate_hz=float(control_rate_hz),
         normalization=mf.Normalization(
             state=mf.NormStats(norm.state_mean.tolist(), norm.state_std.tolist()),
-            action=mf.NormStats(norm.action_mean.tolist(), norm.action_std.tolist())),
+            action=mf.NormStats(norm.action_mean.tolist(), norm.action_std.tolist()),
+        ),
         tokenizer=mf.TokenizerSpec(TOKENIZER_FILE, mc.instruction_tokens, mc.event_tokens, 0),
-        modes=modes, graphs=graph_specs, files=files)
+        modes=modes,
+        graphs=graph_specs,
+        files=files,
+    )
     mf.dump(manifest, out_dir)
     return out_dir
 
 
-def run_onnx(bundle: Path, mode: str, inputs: dict[str, np.ndarray]
-             ) -> dict[str, dict[str, np.ndarray]]:
+def run_onnx(
+    bundle: Path, mode: str, inputs: dict[str, np.ndarray]
+) -> dict[str, dict[str, np.ndarray]]:
     """Evaluate a mode's graphs with ONNX Runtime (CPU), chained by tensor name."""
     import onnxruntime as ort
 
@@ -251,8 +282,9 @@ def run_onnx(bundle: Path, mode: str, inputs: dict[str, np.ndarray]
     opts.intra_op_num_threads = 1
     for name in spec.per_event + spec.per_step:
         g = manifest.graphs[name]
-        sess = ort.InferenceSession(str(Path(bundle) / g.file), opts,
-                                    providers=['CPUExecutionProvider'])
+        sess = ort.InferenceSession(
+            str(Path(bundle) / g.file), opts, providers=['CPUExecutionProvider']
+        )
         outs = sess.run([o.name for o in g.outputs], {i.name: tensors[i.name] for i in g.inputs})
         results[name] = dict(zip([o.name for o in g.outputs], outs, strict=True))
         tensors.update(results[name])
@@ -261,11 +293,16 @@ def run_onnx(bundle: Path, mode: str, inputs: dict[str, np.ndarray]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog='wallwm-export', description=__doc__.split('\n')[0])
-    parser.add_argument('--checkpoint', required=True, type=Path,
-                        help='checkpoint folder or run folder (uses checkpoints/latest)')
+    parser.add_argument(
+        '--checkpoint',
+        required=True,
+        type=Path,
+        help='checkpoint folder or run folder (uses checkpoints/latest)',
+    )
     parser.add_argument('--out', required=True, type=Path, help='bundle folder to write')
-    parser.add_argument('--control-rate', type=float, default=0.0,
-                        help='Hz (default: the training data\'s fps)')
+    parser.add_argument(
+        '--control-rate', type=float, default=0.0, help="Hz (default: the training data's fps)"
+    )
     args = parser.parse_args(argv)
     from wallwm_train.train import load_trained_with_state
 

@@ -40,8 +40,9 @@ def param_groups(model: nn.Module) -> dict[str, list[tuple[str, nn.Parameter]]]:
         groups[MUON if id(p) in hidden and p.ndim == 2 else ADAMW].append((name, p))
     names = [n for g in groups.values() for n, _ in g]
     every = [n for n, p in model.named_parameters() if p.requires_grad]
-    assert sorted(names) == sorted(every) and len(set(names)) == len(names), \
+    assert sorted(names) == sorted(every) and len(set(names)) == len(names), (
         'each trainable parameter must be in exactly one optimiser group'
+    )
     return groups
 
 
@@ -51,8 +52,12 @@ def build_optimizers(model: nn.Module, cfg: TrainConfig) -> list[torch.optim.Opt
     if not cfg.use_muon:
         params = [p for g in groups.values() for _, p in g]
         return [_adamw(params, cfg)]
-    muon = torch.optim.Muon([p for _, p in groups[MUON]], lr=cfg.lr_muon,
-                            weight_decay=cfg.weight_decay, adjust_lr_fn='original')
+    muon = torch.optim.Muon(
+        [p for _, p in groups[MUON]],
+        lr=cfg.lr_muon,
+        weight_decay=cfg.weight_decay,
+        adjust_lr_fn='original',
+    )
     return [muon, _adamw([p for _, p in groups[ADAMW]], cfg)]
 
 
@@ -60,9 +65,14 @@ def _adamw(params, cfg: TrainConfig) -> torch.optim.AdamW:
     # No weight decay on vectors (norms, biases); decay matrices and embeddings.
     decay = [p for p in params if p.ndim >= 2]
     no_decay = [p for p in params if p.ndim < 2]
-    return torch.optim.AdamW([{'params': decay, 'weight_decay': cfg.weight_decay},
-                              {'params': no_decay, 'weight_decay': 0.0}],
-                             lr=cfg.lr_adamw, betas=(0.9, 0.95))
+    return torch.optim.AdamW(
+        [
+            {'params': decay, 'weight_decay': cfg.weight_decay},
+            {'params': no_decay, 'weight_decay': 0.0},
+        ],
+        lr=cfg.lr_adamw,
+        betas=(0.9, 0.95),
+    )
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:

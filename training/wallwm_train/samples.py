@@ -38,7 +38,7 @@ class EventRef:
 
     episode: int
     start: int
-    end: int        # exclusive
+    end: int  # exclusive
     caption: str
     next_caption: str
 
@@ -46,9 +46,9 @@ class EventRef:
 @dataclass
 class StoredEpisode:
     task: str
-    state: np.ndarray     # (T, J) float32, raw
-    action: np.ndarray    # (T, J) float32, raw
-    images: np.ndarray    # (T, N_cam, H, W, 3) uint8 at the model's size
+    state: np.ndarray  # (T, J) float32, raw
+    action: np.ndarray  # (T, J) float32, raw
+    images: np.ndarray  # (T, N_cam, H, W, 3) uint8 at the model's size
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,10 @@ class NormStats:
     action_std: np.ndarray
 
     def as_dict(self) -> dict[str, list[float]]:
-        return {k: [float(v) for v in getattr(self, k)] for k in
-                ('state_mean', 'state_std', 'action_mean', 'action_std')}
+        return {
+            k: [float(v) for v in getattr(self, k)]
+            for k in ('state_mean', 'state_std', 'action_mean', 'action_std')
+        }
 
     @classmethod
     def from_dict(cls, d) -> NormStats:
@@ -79,8 +81,14 @@ def resize_frames(frames: np.ndarray, size: int) -> np.ndarray:
 class EpisodeStore:
     """Decoded episodes + their events, in the order of `dataset.events`."""
 
-    def __init__(self, episodes: list[StoredEpisode], events: list[EventRef],
-                 joint_names: Sequence[str], camera_names: Sequence[str], fps: float):
+    def __init__(
+        self,
+        episodes: list[StoredEpisode],
+        events: list[EventRef],
+        joint_names: Sequence[str],
+        camera_names: Sequence[str],
+        fps: float,
+    ):
         self.episodes = episodes
         self.events = events
         self.joint_names = tuple(joint_names)
@@ -88,46 +96,68 @@ class EpisodeStore:
         self.fps = float(fps)
 
     @classmethod
-    def from_episodes(cls, episodes: Sequence, cfg: ModelConfig, fps: float,
-                      camera_names: Sequence[str] | None = None,
-                      joint_names: Sequence[str] | None = None) -> EpisodeStore:
+    def from_episodes(
+        cls,
+        episodes: Sequence,
+        cfg: ModelConfig,
+        fps: float,
+        camera_names: Sequence[str] | None = None,
+        joint_names: Sequence[str] | None = None,
+    ) -> EpisodeStore:
         """`episodes`: objects with .task .state .action .images {cam: (T,H,W,3)} .events
         (as `LeRobotDataset.episode(i)` returns). Events are taken in episode order."""
         stored, refs = [], []
         for index, ep in enumerate(episodes):
             missing = [c for c in cfg.cameras if c not in ep.images]
             if missing:
-                raise ValueError(f'episode {index}: no camera(s) {missing} (has '
-                                 f'{sorted(ep.images)}); the model config wants {cfg.cameras}')
-            images = np.stack([resize_frames(np.asarray(ep.images[c]), cfg.image_size)
-                               for c in cfg.cameras], axis=1)            # (T, N, H, W, 3)
-            stored.append(StoredEpisode(str(ep.task), np.asarray(ep.state, np.float32),
-                                        np.asarray(ep.action, np.float32), images))
+                raise ValueError(
+                    f'episode {index}: no camera(s) {missing} (has '
+                    f'{sorted(ep.images)}); the model config wants {cfg.cameras}'
+                )
+            images = np.stack(
+                [resize_frames(np.asarray(ep.images[c]), cfg.image_size) for c in cfg.cameras],
+                axis=1,
+            )  # (T, N, H, W, 3)
+            stored.append(
+                StoredEpisode(
+                    str(ep.task),
+                    np.asarray(ep.state, np.float32),
+                    np.asarray(ep.action, np.float32),
+                    images,
+                )
+            )
             refs.extend(_event_refs(index, ep.events, len(ep.state)))
         if not refs:
             raise ValueError('the dataset has no events; every episode needs at least one')
-        return cls(stored, refs, joint_names or cfg.joint_names, camera_names or cfg.cameras,
-                   fps)
+        return cls(stored, refs, joint_names or cfg.joint_names, camera_names or cfg.cameras, fps)
 
     @classmethod
     def from_dataset(cls, dataset, cfg: ModelConfig) -> EpisodeStore:
         """From a `wallwm_train.data.lerobot.LeRobotDataset`; checks joints and cameras."""
         if tuple(dataset.joint_names) != cfg.joint_names:
-            raise ValueError(f'dataset joints {list(dataset.joint_names)} != model joints '
-                             f'{list(cfg.joint_names)}')
+            raise ValueError(
+                f'dataset joints {list(dataset.joint_names)} != model joints '
+                f'{list(cfg.joint_names)}'
+            )
         episodes = [dataset.episode(i) for i in range(dataset.num_episodes)]
         store = cls.from_episodes(episodes, cfg, dataset.fps)
         if len(store.events) != len(dataset.events):
-            raise ValueError(f'{len(dataset.events)} events in dataset.events but '
-                             f'{len(store.events)} in the episodes; the sampler indexes '
-                             'dataset.events')
+            raise ValueError(
+                f'{len(dataset.events)} events in dataset.events but '
+                f'{len(store.events)} in the episodes; the sampler indexes '
+                'dataset.events'
+            )
         return store
 
     def norm_stats(self) -> NormStats:
         state = np.concatenate([e.state for e in self.episodes])
         action = np.concatenate([e.action for e in self.episodes])
-        return NormStats(state.mean(0), np.maximum(state.std(0), MIN_STD),
-                         action.mean(0), np.maximum(action.std(0), MIN_STD))
+        return NormStats(
+            state.mean(0),
+            np.maximum(state.std(0), MIN_STD),
+            action.mean(0),
+            np.maximum(action.std(0), MIN_STD),
+        )
 
 
 def _event_refs(episode: int, events: Sequence, length: int) -> list[EventRef]:
@@ -136,8 +166,10 @@ def _event_refs(episode: int, events: Sequence, length: int) -> list[EventRef]:
     refs = []
     for e in ordered:
         if not 0 <= e.start < e.end <= length:
-            raise ValueError(f'episode {episode}: event [{e.start}, {e.end}) outside the '
-                             f'episode (length {length})')
+            raise ValueError(
+                f'episode {episode}: event [{e.start}, {e.end}) outside the '
+                f'episode (length {length})'
+            )
         nxt = next((n.caption for n in chain if n.start >= e.end), '')
         refs.append(EventRef(episode, int(e.start), int(e.end), str(e.caption), nxt))
     return refs
@@ -160,18 +192,23 @@ class SampleBuilder:
         n = len(ep.state)
         if not ref.start <= t < ref.end:
             raise ValueError(f't={t} outside event [{ref.start}, {ref.end})')
-        action = (ep.action - self.norm.action_mean) / self.norm.action_std   # (T, J)
+        action = (ep.action - self.norm.action_mean) / self.norm.action_std  # (T, J)
         out: dict[str, np.ndarray] = {}
         out[keys.IMAGES] = ep.images[t].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
         out[keys.STATE] = ((ep.state[t] - self.norm.state_mean) / self.norm.state_std).astype(
-            np.float32)
+            np.float32
+        )
         out[keys.INSTRUCTION_IDS], out[keys.INSTRUCTION_MASK] = self.instruction(ep.task)
         out[keys.EVENT_IDS], out[keys.EVENT_MASK] = self.event_text(ref.caption)
         out[keys.NEXT_EVENT_IDS] = self.event_text(ref.next_caption)[0]
-        end_frame = ep.images[min(ref.end, n - 1)]                            # (N, H, W, 3)
+        end_frame = ep.images[min(ref.end, n - 1)]  # (N, H, W, 3)
         f = cfg.future_size
-        pooled = end_frame.reshape(len(cfg.cameras), f, cfg.image_size // f, f,
-                                   cfg.image_size // f, 3).mean((2, 4)) / 255.0
+        pooled = (
+            end_frame.reshape(
+                len(cfg.cameras), f, cfg.image_size // f, f, cfg.image_size // f, 3
+            ).mean((2, 4))
+            / 255.0
+        )
         out[keys.FUTURE] = pooled.transpose(0, 3, 1, 2).astype(np.float32)  # (N, 3, f, f)
         duration = ref.end - ref.start
         # Event segment: t .. end-1, at most event_action_steps.
@@ -180,8 +217,9 @@ class SampleBuilder:
         out[keys.SEGMENT_ACTIONS] = action[np.minimum(steps, ref.end - 1)].astype(np.float32)
         out[keys.SEGMENT_VALID] = valid.astype(np.float32)
         out[keys.SEGMENT_BOUNDARY] = (steps == ref.end - 1).astype(np.float32)
-        out[keys.SEGMENT_PROGRESS] = np.where(valid, (steps - ref.start + 1) / duration,
-                                              0.0).astype(np.float32)
+        out[keys.SEGMENT_PROGRESS] = np.where(
+            valid, (steps - ref.start + 1) / duration, 0.0
+        ).astype(np.float32)
         # Fixed chunk: t .. t+chunk_steps-1, masked past the episode.
         steps = np.arange(cfg.chunk_steps) + t
         in_episode = steps < n
@@ -190,12 +228,14 @@ class SampleBuilder:
         out[keys.CHUNK_VALID] = in_episode.astype(np.float32)
         out[keys.CHUNK_BOUNDARY] = (steps == ref.end - 1).astype(np.float32)
         out[keys.CHUNK_IN_EVENT] = in_event.astype(np.float32)
-        out[keys.CHUNK_PROGRESS] = np.where(in_event, (steps - ref.start + 1) / duration,
-                                            0.0).astype(np.float32)
+        out[keys.CHUNK_PROGRESS] = np.where(
+            in_event, (steps - ref.start + 1) / duration, 0.0
+        ).astype(np.float32)
         return out
 
-    def batch(self, event_indices: Sequence[int],
-              generator: torch.Generator) -> dict[str, torch.Tensor]:
+    def batch(
+        self, event_indices: Sequence[int], generator: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         """Pick t uniformly inside each event, draw flow noise and times; all from `generator`."""
         samples = []
         for index in event_indices:
@@ -204,8 +244,9 @@ class SampleBuilder:
             samples.append(self.sample(index, t))
         batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
         b, j = len(samples), self.cfg.num_joints
-        batch[keys.SEGMENT_NOISE] = torch.randn(b, self.cfg.event_action_steps, j,
-                                                generator=generator)
+        batch[keys.SEGMENT_NOISE] = torch.randn(
+            b, self.cfg.event_action_steps, j, generator=generator
+        )
         batch[keys.CHUNK_NOISE] = torch.randn(b, self.cfg.chunk_steps, j, generator=generator)
         batch[keys.FLOW_T] = torch.rand(b, generator=generator)
         return batch

@@ -17,8 +17,10 @@ from wallwm_train.config import SO101_JOINTS
 
 TASKS = ('put the red cube in the bin', 'push the blue block to the left')
 PHASES = (('reach above the {obj}', 'grasp the {obj}', 'move it over the target'),)
-OBJECTS = {'put the red cube in the bin': 'red cube', 'push the blue block to the left':
-           'blue block'}
+OBJECTS = {
+    'put the red cube in the bin': 'red cube',
+    'push the blue block to the left': 'blue block',
+}
 COLORS = {'red cube': (220, 40, 40), 'blue block': (40, 60, 220)}
 
 
@@ -42,9 +44,13 @@ class Episode:
     events: list[Event] = field(default_factory=list)
 
 
-def synthetic_episodes(num_episodes: int = 6, length: int = 36, image_size: int = 32,
-                       cameras: tuple[str, ...] = ('front', 'wrist'), seed: int = 0
-                       ) -> list[Episode]:
+def synthetic_episodes(
+    num_episodes: int = 6,
+    length: int = 36,
+    image_size: int = 32,
+    cameras: tuple[str, ...] = ('front', 'wrist'),
+    seed: int = 0,
+) -> list[Episode]:
     """Episodes of 3 events each: the arm moves to a per-event goal; a coloured square in the
     images follows the first two joints, so observations, events and actions are related."""
     rng = np.random.default_rng(seed)
@@ -71,7 +77,7 @@ def synthetic_episodes(num_episodes: int = 6, length: int = 36, image_size: int 
             for t in range(length):
                 y = int(np.clip((state[t, 0] + 1.5) / 3 * (image_size - 4), 0, image_size - 4))
                 x = int(np.clip((state[t, 1] + 1.5) / 3 * (image_size - 4), 0, image_size - 4))
-                frames[t, y:y + 4, x:x + 4] = COLORS[obj]
+                frames[t, y : y + 4, x : x + 4] = COLORS[obj]
             images[cam] = frames
         episodes.append(Episode(task, state, action, images, events))
     return episodes
@@ -88,17 +94,24 @@ def export_tiny_bundle(out_dir: str | Path, steps: int = 30, seed: int = 0) -> P
     return export_bundle(model, cfg, norm, Path(out_dir), control_rate_hz=30.0)
 
 
-def write_synthetic_dataset(root: str | Path, num_episodes: int = 6, seed: int = 0,
-                            image_size: int = 32) -> Path:
+def write_synthetic_dataset(
+    root: str | Path, num_episodes: int = 6, seed: int = 0, image_size: int = 32
+) -> Path:
     """The procedural episodes as a LeRobot dataset with events (wallwm_train.data)."""
     from wallwm_train.data.event import Event as DataEvent
     from wallwm_train.data.lerobot import LeRobotWriter
 
     episodes = synthetic_episodes(num_episodes, image_size=image_size, seed=seed)
     cameras = {cam: (image_size, image_size) for cam in episodes[0].images}
-    with LeRobotWriter(Path(root), fps=30, joint_names=list(SO101_JOINTS), cameras=cameras,
-                       robot_type='so101') as writer:
+    with LeRobotWriter(
+        Path(root), fps=30, joint_names=list(SO101_JOINTS), cameras=cameras, robot_type='so101'
+    ) as writer:
         for ep in episodes:
-            writer.add_episode(task=ep.task, state=ep.state, action=ep.action, images=ep.images,
-                               events=[DataEvent(e.start, e.end, e.caption) for e in ep.events])
+            writer.add_episode(
+                task=ep.task,
+                state=ep.state,
+                action=ep.action,
+                images=ep.images,
+                events=[DataEvent(e.start, e.end, e.caption) for e in ep.events],
+            )
     return Path(root)

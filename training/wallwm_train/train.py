@@ -119,10 +119,17 @@ class MetricsLog:
         self.tb.close()
 
 
-def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None,
-          resume: bool = False, env: Distributed | None = None, norm: NormStats | None = None,
-          progress: bool = True, stop_at: int | None = None
-          ) -> tuple[WallWM, NormStats, list[dict[str, float]]]:
+def train(
+    cfg: Config,
+    store: EpisodeStore,
+    sampler,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    env: Distributed | None = None,
+    norm: NormStats | None = None,
+    progress: bool = True,
+    stop_at: int | None = None,
+) -> tuple[WallWM, NormStats, list[dict[str, float]]]:
     """The training loop. Returns the (unwrapped) model, normalisation and logged metrics.
 
     `stop_at`: leave after that step (with a checkpoint) as if interrupted; the schedule still
@@ -142,21 +149,31 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
         if len(state['sampler']) != env.world_size:
             raise checkpoint.CheckpointError(
                 f'{run_dir}: saved with {len(state["sampler"])} rank(s), resuming with '
-                f'{env.world_size}; exact resume needs the same world size')
+                f'{env.world_size}; exact resume needs the same world size'
+            )
         sampler.load_state_dict(state['sampler'][env.rank])
         norm = NormStats.from_dict(state['norm'])
         builder.norm = norm
         start = state['step']
         print0(f'resumed from step {start}', rank=env.rank)
     net = DistributedDataParallel(model) if env.enabled else model
-    log = MetricsLog(run_dir, start if resume else None) if (
-        run_dir is not None and env.rank == 0) else None
+    log = (
+        MetricsLog(run_dir, start if resume else None)
+        if (run_dir is not None and env.rank == 0)
+        else None
+    )
     draws: Iterator[int] = iter(sampler)
     autocast = torch.autocast('cuda', dtype=torch.bfloat16, enabled=env.device.type == 'cuda')
     history = []
     end = tc.steps if stop_at is None else min(stop_at, tc.steps)
-    bar = tqdm(range(start, end), initial=start, total=tc.steps, desc='train',
-               disable=not progress or env.rank != 0, dynamic_ncols=True)
+    bar = tqdm(
+        range(start, end),
+        initial=start,
+        total=tc.steps,
+        desc='train',
+        disable=not progress or env.rank != 0,
+        dynamic_ncols=True,
+    )
     t0 = time.time()
     for step in bar:
         factor = set_lr(optimizers, step, tc)
@@ -178,22 +195,21 @@ def train(cfg: Config, store: EpisodeStore, sampler, run_dir: Path | None = None
                 dist.all_reduce(stacked)
                 values = dict(zip(values, (stacked / env.world_size).tolist(), strict=True))
             values = {k: float(v) for k, v in values.items()}
-            values.update(lr_factor=factor, grad_norm=float(grad_norm),
-                          seconds=time.time() - t0)
+            values.update(lr_factor=factor, grad_norm=float(grad_norm), seconds=time.time() - t0)
             history.append({'step': done, **values})
             bar.set_postfix(loss=f'{values["loss"]:.4f}')
             if log is not None:
                 log.log(done, values)
         if run_dir is not None and (done % tc.checkpoint_every == 0 or done == end):
-            _checkpoint(run_dir, done, model, optimizers, generator, sampler, norm, cfg, env,
-                        store.fps)
+            _checkpoint(
+                run_dir, done, model, optimizers, generator, sampler, norm, cfg, env, store.fps
+            )
     if log is not None:
         log.close()
     return model, norm, history
 
 
-def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg, env,
-                fps) -> None:
+def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg, env, fps) -> None:
     """Gather every rank's sampler and generator state (each draws its own stream); rank 0
     writes."""
     states = [None] * env.world_size
@@ -204,15 +220,26 @@ def _checkpoint(run_dir, step, model, optimizers, generator, sampler, norm, cfg,
     else:
         states, gens = [sampler.state_dict()], [generator.get_state()]
     if env.rank == 0:
-        checkpoint.save(run_dir, step, model, optimizers,
-                        {'config': cfg.to_dict(), 'norm': norm.as_dict(), 'sampler': states,
-                         'fps': fps}, gens)
+        checkpoint.save(
+            run_dir,
+            step,
+            model,
+            optimizers,
+            {'config': cfg.to_dict(), 'norm': norm.as_dict(), 'sampler': states, 'fps': fps},
+            gens,
+        )
     if env.enabled:
         dist.barrier()
 
 
-def fit_in_memory(cfg: Config, episodes, fps: float = 30.0, run_dir: Path | None = None,
-                  resume: bool = False, progress: bool = False):
+def fit_in_memory(
+    cfg: Config,
+    episodes,
+    fps: float = 30.0,
+    run_dir: Path | None = None,
+    resume: bool = False,
+    progress: bool = False,
+):
     """Train on in-memory episodes (tests, tiny bundles): uniform event sampling."""
     store = EpisodeStore.from_episodes(episodes, cfg.model, fps)
     sampler = RandomEventSampler(len(store.events), cfg.train.seed)
@@ -241,12 +268,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--data', required=True, type=Path, help='LeRobot dataset folder')
     parser.add_argument('--out', required=True, type=Path, help='run folder')
     parser.add_argument('--resume', action='store_true', help='continue from --out latest')
-    parser.add_argument('--set', nargs='*', default=[], metavar='SECTION.FIELD=VALUE',
-                        help='config overrides, e.g. train.steps=100')
+    parser.add_argument(
+        '--set',
+        nargs='*',
+        default=[],
+        metavar='SECTION.FIELD=VALUE',
+        help='config overrides, e.g. train.steps=100',
+    )
     parser.add_argument('--device', default='auto', choices=('auto', 'cpu', 'cuda'))
     parser.add_argument('--threads', type=int, default=0, help='torch CPU threads (0: default)')
-    parser.add_argument('--stop-at', type=int, default=None,
-                        help='stop after this step with a checkpoint (continue with --resume)')
+    parser.add_argument(
+        '--stop-at',
+        type=int,
+        default=None,
+        help='stop after this step with a checkpoint (continue with --resume)',
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -261,8 +297,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f'wallwm-train: cannot resume: {exc}', file=sys.stderr)
             return 2
         if saved.model != cfg.model or saved.train.modes != cfg.train.modes:
-            print(f'wallwm-train: cannot resume: {args.out} was trained with a different model '
-                  f'config ({saved.name}); pass the same --config/--set', file=sys.stderr)
+            print(
+                f'wallwm-train: cannot resume: {args.out} was trained with a different model '
+                f'config ({saved.name}); pass the same --config/--set',
+                file=sys.stderr,
+            )
             return 2
     from wallwm_train.data.lerobot import LeRobotDataset
     from wallwm_train.data.sampler import ClusterBalancedSampler
@@ -272,15 +311,21 @@ def main(argv: list[str] | None = None) -> int:
     np.random.seed(cfg.train.seed)
     dataset = LeRobotDataset(args.data)
     store = EpisodeStore.from_dataset(dataset, cfg.model)
-    sampler = ClusterBalancedSampler(dataset, alpha=cfg.train.sampler_alpha,
-                                     num_clusters=cfg.train.num_clusters, seed=cfg.train.seed,
-                                     rank=env.rank, world_size=env.world_size)
+    sampler = ClusterBalancedSampler(
+        dataset,
+        alpha=cfg.train.sampler_alpha,
+        num_clusters=cfg.train.num_clusters,
+        seed=cfg.train.seed,
+        rank=env.rank,
+        world_size=env.world_size,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     if env.rank == 0:
         (args.out / 'config.yaml').write_text(_yaml(cfg))
     try:
-        _, _, history = train(cfg, store, sampler, args.out, args.resume, env,
-                              stop_at=args.stop_at)
+        _, _, history = train(
+            cfg, store, sampler, args.out, args.resume, env, stop_at=args.stop_at
+        )
     except checkpoint.CheckpointError as exc:
         print(f'wallwm-train: {exc}', file=sys.stderr)
         return 2

@@ -28,16 +28,20 @@ class ActionExpert(nn.Module):
         self.flow_steps = cfg.flow_steps
         self.action_in = nn.Linear(cfg.num_joints, dim)
         self.position = nn.Parameter(torch.randn(max_steps, dim) * 0.02)
-        self.time_mlp = nn.Sequential(nn.Linear(TIME_FEATURES, dim), nn.GELU(),
-                                      nn.Linear(dim, dim))
+        self.time_mlp = nn.Sequential(
+            nn.Linear(TIME_FEATURES, dim), nn.GELU(), nn.Linear(dim, dim)
+        )
         self.memory_norm = nn.LayerNorm(cfg.dim)
-        self.layers = nn.ModuleList(CrossBlock(dim, cfg.expert_heads, cfg.mlp_ratio, cfg.dim)
-                                    for _ in range(cfg.expert_depth))
+        self.layers = nn.ModuleList(
+            CrossBlock(dim, cfg.expert_heads, cfg.mlp_ratio, cfg.dim)
+            for _ in range(cfg.expert_depth)
+        )
         self.norm = nn.LayerNorm(dim)
         self.action_out = nn.Linear(dim, cfg.num_joints)
 
-    def velocity(self, x_t: torch.Tensor, t: torch.Tensor, memory: torch.Tensor,
-                 memory_valid: torch.Tensor) -> torch.Tensor:
+    def velocity(
+        self, x_t: torch.Tensor, t: torch.Tensor, memory: torch.Tensor, memory_valid: torch.Tensor
+    ) -> torch.Tensor:
         """x_t (B, A, J), t (B,), memory (B, M, D), memory_valid (B, M) -> velocity (B, A, J)."""
         steps = x_t.shape[1]
         h = self.action_in(x_t) + self.position[None, :steps]
@@ -49,15 +53,23 @@ class ActionExpert(nn.Module):
             h = layer(h, self_bias, mem, mem_bias)
         return self.action_out(self.norm(h))
 
-    def loss(self, actions: torch.Tensor, valid: torch.Tensor, memory: torch.Tensor,
-             memory_valid: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def loss(
+        self,
+        actions: torch.Tensor,
+        valid: torch.Tensor,
+        memory: torch.Tensor,
+        memory_valid: torch.Tensor,
+        noise: torch.Tensor,
+        t: torch.Tensor,
+    ) -> torch.Tensor:
         """Masked flow-matching MSE. actions/noise (B, A, J), valid (B, A), t (B,)."""
         x_t = (1 - t[:, None, None]) * noise + t[:, None, None] * actions
         err = (self.velocity(x_t, t, memory, memory_valid) - (actions - noise)).pow(2).mean(-1)
         return (err * valid).sum() / valid.sum().clamp(min=1.0)
 
-    def sample(self, noise: torch.Tensor, memory: torch.Tensor,
-               memory_valid: torch.Tensor) -> torch.Tensor:
+    def sample(
+        self, noise: torch.Tensor, memory: torch.Tensor, memory_valid: torch.Tensor
+    ) -> torch.Tensor:
         """Euler integration from noise (B, A, J) -> actions (B, A, J)."""
         x = noise
         dt = 1.0 / self.flow_steps

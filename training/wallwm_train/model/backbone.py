@@ -20,25 +20,28 @@ from wallwm_train.model.layers import key_bias
 class Backbone(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.layers = nn.ModuleList(Block(cfg.dim, cfg.heads, cfg.mlp_ratio)
-                                    for _ in range(cfg.depth))
+        self.layers = nn.ModuleList(
+            Block(cfg.dim, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth)
+        )
         self.norm = nn.LayerNorm(cfg.dim)
 
-    def encode_prefix(self, x: torch.Tensor,
-                      valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_prefix(
+        self, x: torch.Tensor, valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, P, D), valid (B, P) -> cache (B, L, P, D) of layer inputs, out (B, P, D)."""
-        bias = key_bias(valid)                     # (B, 1, 1, P)
+        bias = key_bias(valid)  # (B, 1, 1, P)
         inputs = []
         for layer in self.layers:
             inputs.append(x)
             x = layer(x, None, bias)
         return torch.stack(inputs, dim=1), self.norm(x)
 
-    def encode_block(self, x: torch.Tensor, valid: torch.Tensor, cache: torch.Tensor,
-                     cache_valid: torch.Tensor) -> torch.Tensor:
+    def encode_block(
+        self, x: torch.Tensor, valid: torch.Tensor, cache: torch.Tensor, cache_valid: torch.Tensor
+    ) -> torch.Tensor:
         """A block of tokens (B, E, D) attending to itself (bidirectional, `valid` (B, E)) and to
         the prefix cache at every layer -> final hidden states (B, E, D)."""
-        bias = key_bias(torch.cat([cache_valid, valid], dim=1))   # (B, 1, 1, P + E)
+        bias = key_bias(torch.cat([cache_valid, valid], dim=1))  # (B, 1, 1, P + E)
         for i, layer in enumerate(self.layers):
             x = layer(x, cache[:, i], bias)
         return self.norm(x)

@@ -26,14 +26,15 @@ class SegmentHeads(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim)
         self.out = nn.Linear(cfg.dim, 2)
 
-    def forward(self, steps: int, memory: torch.Tensor,
-                memory_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, steps: int, memory: torch.Tensor, memory_valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """-> boundary_logits (B, A), progress (B, A) in [0, 1]."""
         batch = memory.shape[0]
         q = self.queries[None, :steps].expand(batch, -1, -1)
         self_bias = torch.zeros(1, 1, steps, steps, device=memory.device)
         h = self.block(q, self_bias, self.memory_norm(memory), key_bias(memory_valid))
-        out = self.out(self.norm(h))                       # (B, A, 2)
+        out = self.out(self.norm(h))  # (B, A, 2)
         return out[..., 0], torch.sigmoid(out[..., 1])
 
 
@@ -41,9 +42,10 @@ class FutureHead(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.shape = (len(cfg.cameras), 3, cfg.future_size, cfg.future_size)
-        size = len(cfg.cameras) * 3 * cfg.future_size ** 2
-        self.net = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.GELU(),
-                                 nn.Linear(cfg.dim, size))
+        size = len(cfg.cameras) * 3 * cfg.future_size**2
+        self.net = nn.Sequential(
+            nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, size)
+        )
 
     def forward(self, memory: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
         """Masked mean of the memory -> (B, N_cam, 3, f, f) in [0, 1]."""

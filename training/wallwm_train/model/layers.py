@@ -41,11 +41,11 @@ class Attention(nn.Module):
         b, q_len, dim = x.shape
         k_len = kv.shape[1]
         h = self.heads
-        q = self.q(x).view(b, q_len, h, dim // h).transpose(1, 2)    # (B, H, Q, Dh)
-        k = self.k(kv).view(b, k_len, h, dim // h).transpose(1, 2)   # (B, H, K, Dh)
-        v = self.v(kv).view(b, k_len, h, dim // h).transpose(1, 2)   # (B, H, K, Dh)
+        q = self.q(x).view(b, q_len, h, dim // h).transpose(1, 2)  # (B, H, Q, Dh)
+        k = self.k(kv).view(b, k_len, h, dim // h).transpose(1, 2)  # (B, H, K, Dh)
+        v = self.v(kv).view(b, k_len, h, dim // h).transpose(1, 2)  # (B, H, K, Dh)
         scores = q @ k.transpose(-1, -2) / math.sqrt(dim // h) + bias  # (B, H, Q, K)
-        out = scores.softmax(-1) @ v                                  # (B, H, Q, Dh)
+        out = scores.softmax(-1) @ v  # (B, H, Q, Dh)
         return self.out(out.transpose(1, 2).reshape(b, q_len, dim))
 
 
@@ -76,8 +76,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio)
 
-    def forward(self, x: torch.Tensor, ctx: torch.Tensor | None,
-                bias: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, ctx: torch.Tensor | None, bias: torch.Tensor
+    ) -> torch.Tensor:
         # x (B, Q, D); ctx (B, C, D) or None; bias (B|1, 1|H, Q, C + Q)
         kv = x if ctx is None else torch.cat([ctx, x], dim=1)
         x = x + self.attn(self.norm1(x), self.norm1(kv), bias)
@@ -96,8 +97,13 @@ class CrossBlock(nn.Module):
         self.norm3 = nn.LayerNorm(dim)
         self.mlp = MLP(dim, mlp_ratio)
 
-    def forward(self, x: torch.Tensor, self_bias: torch.Tensor, memory: torch.Tensor,
-                memory_bias: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        x: torch.Tensor,
+        self_bias: torch.Tensor,
+        memory: torch.Tensor,
+        memory_bias: torch.Tensor,
+    ) -> torch.Tensor:
         # x (B, Q, D); memory (B, M, Dm) already normalised; memory_bias (B, 1, 1, M)
         h = self.norm1(x)
         x = x + self.self_attn(h, h, self_bias)

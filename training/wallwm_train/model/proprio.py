@@ -11,8 +11,9 @@ from wallwm_train.config import ModelConfig
 class ProprioEncoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(cfg.num_joints, cfg.dim), nn.GELU(),
-                                 nn.Linear(cfg.dim, cfg.dim))
+        self.net = nn.Sequential(
+            nn.Linear(cfg.num_joints, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, cfg.dim)
+        )
 
     def forward(self, state: torch.Tensor) -> torch.Tensor:
         return self.net(state)[:, None]  # (B, J) -> (B, 1, D)

@@ -44,40 +44,50 @@ class Staircase(nn.Module):
         self.num_thoughts = cfg.num_thoughts
         self.first_layer = cfg.depth - cfg.staircase_layers
         self.slots = nn.Parameter(torch.randn(cfg.num_thoughts, cfg.dim) * 0.02)  # q_k
-        self.entry = nn.Linear(cfg.dim, cfg.dim)                                   # W
+        self.entry = nn.Linear(cfg.dim, cfg.dim)  # W
 
     def _entry(self, k: int, prev_out: torch.Tensor | None, batch: int) -> torch.Tensor:
-        x = self.slots[k].expand(batch, 1, -1)                       # (B, 1, D)
+        x = self.slots[k].expand(batch, 1, -1)  # (B, 1, D)
         return x if prev_out is None else x + self.entry(prev_out)
 
-    def forward(self, backbone: Backbone, cache: torch.Tensor,
-                cache_valid: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, backbone: Backbone, cache: torch.Tensor, cache_valid: torch.Tensor
+    ) -> torch.Tensor:
         """cache (B, L, P, D), cache_valid (B, P) -> thoughts (B, K, D), final-normed."""
         b = self.first_layer
         batch = cache.shape[0]
         layers = backbone.layers
-        prefix_bias = key_bias(cache_valid)                           # (B, 1, 1, P)
+        prefix_bias = key_bias(cache_valid)  # (B, 1, 1, P)
         # Layer b: the staircase entry, one thought after the other.
         inputs, outputs = [], []
         for k in range(self.num_thoughts):
             x = self._entry(k, outputs[-1] if outputs else None, batch)
-            ctx = torch.cat([cache[:, b], *inputs], dim=1)           # (B, P + k, D)
+            ctx = torch.cat([cache[:, b], *inputs], dim=1)  # (B, P + k, D)
             bias = torch.cat([prefix_bias, prefix_bias.new_zeros(batch, 1, 1, k + 1)], dim=-1)
             inputs.append(x)
             outputs.append(layers[b](x, ctx, bias))
-        h = torch.cat(outputs, dim=1)                                 # (B, K, D)
+        h = torch.cat(outputs, dim=1)  # (B, K, D)
         # Layers b+1..L-1: all thoughts at once, causal among thoughts.
         k_count = self.num_thoughts
-        causal = torch.where(torch.ones(k_count, k_count, dtype=torch.bool,
-                                        device=cache.device).tril(), 0.0, NEG_INF)
-        bias = torch.cat([prefix_bias.expand(batch, 1, k_count, -1),
-                          causal[None, None].expand(batch, 1, -1, -1)], dim=-1)
+        causal = torch.where(
+            torch.ones(k_count, k_count, dtype=torch.bool, device=cache.device).tril(),
+            0.0,
+            NEG_INF,
+        )
+        bias = torch.cat(
+            [
+                prefix_bias.expand(batch, 1, k_count, -1),
+                causal[None, None].expand(batch, 1, -1, -1),
+            ],
+            dim=-1,
+        )
         for i in range(b + 1, len(layers)):
             h = layers[i](h, cache[:, i], bias)
         return backbone.norm(h)
 
-    def run_wavefront(self, backbone: Backbone, cache: torch.Tensor,
-                      cache_valid: torch.Tensor) -> tuple[torch.Tensor, int]:
+    def run_wavefront(
+        self, backbone: Backbone, cache: torch.Tensor, cache_valid: torch.Tensor
+    ) -> tuple[torch.Tensor, int]:
         """The literal schedule: returns (thoughts (B, K, D), number of layer-steps run).
 
         Each step reads only states produced by earlier steps (a snapshot), so a schedule that
@@ -87,19 +97,18 @@ class Staircase(nn.Module):
         num_layers = len(backbone.layers) - b
         batch = cache.shape[0]
         prefix_bias = key_bias(cache_valid)
-        layer_in: dict[tuple[int, int], torch.Tensor] = {}    # (k, j) -> input of layer b+j
-        layer_out: dict[tuple[int, int], torch.Tensor] = {}   # (k, j) -> output of layer b+j
+        layer_in: dict[tuple[int, int], torch.Tensor] = {}  # (k, j) -> input of layer b+j
+        layer_out: dict[tuple[int, int], torch.Tensor] = {}  # (k, j) -> output of layer b+j
         steps = 0
         for step in staircase_schedule(self.num_thoughts, num_layers):
-            done_in, done_out = dict(layer_in), dict(layer_out)   # what earlier steps produced
+            done_in, done_out = dict(layer_in), dict(layer_out)  # what earlier steps produced
             for k, j in step:
                 if j == 0:
                     x = self._entry(k, done_out[(k - 1, 0)] if k else None, batch)
                 else:
                     x = done_out[(k, j - 1)]
                 ctx = torch.cat([cache[:, b + j]] + [done_in[(i, j)] for i in range(k)], dim=1)
-                bias = torch.cat([prefix_bias, prefix_bias.new_zeros(batch, 1, 1, k + 1)],
-                                 dim=-1)
+                bias = torch.cat([prefix_bias, prefix_bias.new_zeros(batch, 1, 1, k + 1)], dim=-1)
                 layer_in[(k, j)] = x
                 layer_out[(k, j)] = backbone.layers[b + j](x, ctx, bias)
             steps += 1

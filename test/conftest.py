@@ -180,3 +180,11 @@ def _wait_for(predicate, timeout: float, interval: float = 0.05, what: str = 'co
 def wait_for():
     """`wait_for(predicate, timeout, what=...)`: poll instead of sleeping a fixed time."""
     return _wait_for
+
+
+@pytest.fixture(scope='session')
+def tiny_bundle(tmp_path_factory):
+    """A bundle exported by the project's own tiny training config (a few seconds)."""
+    from wallwm_train.testing import export_tiny_bundle
+
+    return export_tiny_bundle(tmp_path_factory.mktemp('tiny_bundle') / 'bundle')

@@ -21,6 +21,7 @@ setup(
         'console_scripts': [
             'recorder = wallwm_tools.recorder_node:main',
             'bag_player = wallwm_tools.player_node:main',
+            'replay_report = wallwm_tools.replay_report:main',
         ],
     },
 )

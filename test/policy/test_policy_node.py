@@ -423,3 +423,28 @@ def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, b
     finally:
         stop.set()
         arm.stop()
+
+
+def test_sigint_ends_a_running_goal_with_a_result_and_exits_cleanly(ros_processes, ros_node,
+                                                                   bundle, wait_for):
+    import signal
+
+    from action_msgs.msg import GoalStatus
+    from rclpy.action import ActionClient
+
+    from wallwm_msgs.action import ExecuteInstruction
+
+    proc = _start_node(ros_processes, bundle, '-p', 'safety.hold_abort:=60.0')
+    client = ActionClient(ros_node, ExecuteInstruction, f'{NODE}/execute_instruction')
+    wait_for(client.server_is_ready, timeout=30, what='the action server')
+    _wait_active(ros_node, wait_for)
+    handle, _ = _send_goal(client, ExecuteInstruction.Goal(
+        instruction='put the red cube in the bin'), wait_for)
+    assert handle.accepted
+    result_future = handle.get_result_async()
+    proc.send_signal(signal.SIGINT)
+    final = wait_for(lambda: result_future.done() and result_future.result(), timeout=10,
+                     what='the result of the goal the shutdown ended')
+    assert final.status == GoalStatus.STATUS_ABORTED and final.result.reason == 'shutdown'
+    assert proc.wait(timeout=10) == 0
+    assert 'Traceback' not in ros_processes.log('policy')

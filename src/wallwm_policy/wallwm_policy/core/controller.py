@@ -52,6 +52,7 @@ REASON_CANCELED = 'canceled'
 REASON_PREEMPTED = 'preempted'
 REASON_RESET = 'reset'
 REASON_MODE_CHANGED = 'mode_changed'
+REASON_SHUTDOWN = 'shutdown'
 HOLD_PREFIX = 'hold: '
 
 
@@ -251,6 +252,8 @@ class PolicyController:
         return {name: p.warm_up(rng) for name, p in self.pipelines.items()}
 
     def close(self) -> None:
+        with self._lock:
+            self._finish(False, REASON_SHUTDOWN, None)
         self.reset()
         self._worker.close()
 

@@ -28,6 +28,12 @@ class GoalBridge:
         self._outcomes: dict[int, Outcome | None] = {}
         self._cv = threading.Condition()
 
+    @property
+    def in_flight(self) -> int:
+        """Goals still executing (their callbacks have not returned yet)."""
+        with self._cv:
+            return len(self._outcomes)
+
     def on_outcome(self, outcome: Outcome) -> None:
         """The controller's outcome callback."""
         with self._cv:

@@ -6,6 +6,7 @@ thread, so the control timer, the subscriptions and the action servers (each in 
 group on a MultiThreadedExecutor) never wait for the model.
 """
 
+import signal
 import threading
 import time
 
@@ -22,6 +23,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from trajectory_msgs.msg import JointTrajectory
 from wallwm_policy.core.bundle import BundleError
 from wallwm_policy.core.bundle import load_bundle
@@ -43,6 +45,7 @@ from wallwm_msgs.msg import EventStatus
 from wallwm_msgs.srv import ResetPolicy
 from wallwm_msgs.srv import SetMode
 
+SPIN_TIMEOUT_S = 0.2  # how often the main loop checks for a stop signal
 # Parameters that may change while running, and the ControlConfig field each one sets.
 LIVE_PARAMETERS = {'chunk.execute_steps': 'execute_steps',
                    'event.boundary_threshold': 'boundary_threshold'}
@@ -167,6 +170,16 @@ class PolicyNode(LifecycleNode):
             server.destroy()
         self._servers = []
 
+    def end_goals(self) -> None:
+        """Stop control and finish every goal (process shutdown)."""
+        self._stop_timer()
+        with self._guard:
+            if self._controller is not None:
+                self._controller.close()
+
+    def goals_in_flight(self) -> int:
+        return self._goal_bridge.in_flight
+
     def _autostart_once(self) -> None:
         self.destroy_timer(self._autostart)
         if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
@@ -264,14 +277,35 @@ class PolicyNode(LifecycleNode):
 
 
 def main(args=None) -> None:
+    # SIGINT/SIGTERM are handled here rather than by rclpy so that running goals end (with a
+    # result) while the context still works; rclpy's handler would invalidate it under them.
+    # Installed explicitly: a shell starts background jobs with SIGINT ignored.
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    node = PolicyNode()
+    executor = MultiThreadedExecutor(num_threads=4)
+    executor.add_node(node)
     try:
-        with rclpy.init(args=args):
-            node = PolicyNode()
-            executor = MultiThreadedExecutor(num_threads=4)
-            executor.add_node(node)
-            executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set() and rclpy.ok():
+            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
+    except ExternalShutdownException:
         pass
+    finally:
+        node.end_goals()
+        # keep spinning briefly so that the ended goals' results reach their clients
+        deadline = time.monotonic() + 2.0
+        flush_until = None
+        while time.monotonic() < deadline and rclpy.ok():
+            executor.spin_once(timeout_sec=0.05)
+            if not node.goals_in_flight():
+                flush_until = flush_until or time.monotonic() + 0.3
+                if time.monotonic() > flush_until:
+                    break
+        executor.shutdown(timeout_sec=2.0)
+        node.destroy_node()
+        rclpy.try_shutdown()
 
 
 if __name__ == '__main__':

@@ -22,6 +22,7 @@ setup(
             'recorder = wallwm_tools.recorder_node:main',
             'bag_player = wallwm_tools.player_node:main',
             'replay_report = wallwm_tools.replay_report:main',
+            'evaluate = wallwm_tools.evaluate:main',
         ],
     },
 )

@@ -1,0 +1,220 @@
+"""Closed-loop evaluation in the MuJoCo sim: success per task family and mode, with 95% Wilson
+intervals, event completion, episode length and inference latency.
+
+    ros2 run wallwm_tools evaluate --bundle models/default --modes event unified --episodes 50
+    ros2 run wallwm_tools evaluate --bundle models/chunk_baseline --modes chunk --episodes 50
+
+Episodes run the policy node's runtime core (`PolicyController`: the same planning, chunk
+blending, event state machine and safety filter as the node) directly on the simulation, without
+ROS, for speed. The sim steps synchronously: each control tick waits for the model, so results do
+not depend on the machine's speed (latency is measured and reported separately). By default the
+seeds (from 100000) and the instruction paraphrases (`split='heldout'`) are ones training never
+saw. Event mode receives the expert's event descriptions one at a time, as an operator or planner
+would send them; unified and chunk modes receive only the instruction.
+"""
+
+import argparse
+import csv
+import math
+import multiprocessing
+import sys
+import time
+from dataclasses import asdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HELDOUT_FIRST_SEED = 100_000
+MAX_VELOCITY = 3.0           # rad/s, as in the so101_sim profile
+EPISODE_STEP_FACTOR = 1.6    # episode budget: this many times the expert's episode length
+SETTLE_STEPS = 15
+
+
+@dataclass(frozen=True)
+class EpisodeResult:
+    family: str
+    mode: str
+    seed: int
+    success: bool
+    events_done: int
+    events_total: int
+    steps: int
+    latency_ms: float    # median inference time of the episode's plans
+
+
+def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval for a binomial proportion."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+_BUNDLE = None
+
+
+def _bundle(path: str):
+    global _BUNDLE  # one bundle per worker process
+    if _BUNDLE is None or _BUNDLE[0] != path:
+        from wallwm_policy.core.bundle import load_bundle
+        from wallwm_policy.core.sessions import SessionConfig
+
+        _BUNDLE = (path, load_bundle(path, SessionConfig(intra_op_threads=1)))
+    return _BUNDLE[1]
+
+
+def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str) -> EpisodeResult:
+    from wallwm_policy.core.controller import ControlConfig
+    from wallwm_policy.core.controller import PolicyController
+    from wallwm_policy.core.pipeline import Observation
+    from wallwm_policy.core.safety import JointLimits
+    from wallwm_sim.env.expert import run_expert
+    from wallwm_sim.env.scene import JOINT_NAMES
+    from wallwm_sim.env.tabletop_env import TabletopEnv
+
+    bundle = _bundle(bundle_path)
+    with TabletopEnv(render=False) as probe:   # the expert's events and episode length
+        _, actions, _, expert_events, _ = run_expert(probe, seed, family, split, render=False)
+    budget = int(len(actions) * EPISODE_STEP_FACTOR)
+    with TabletopEnv() as env:
+        obs = env.reset(seed, family, split)
+        limits = JointLimits.from_profile(
+            bundle.manifest.joint_names, JOINT_NAMES, env.joint_range[:, 0],
+            env.joint_range[:, 1], [MAX_VELOCITY] * len(JOINT_NAMES))
+        outcomes = []
+        controller = PolicyController(bundle, limits, ControlConfig(seed=seed), mode=mode,
+                                      on_outcome=outcomes.append)
+        index = {n: i for i, n in enumerate(JOINT_NAMES)}
+        order = [index[n] for n in bundle.manifest.joint_names]
+        dt = 1.0 / env.config.control_rate_hz
+        captions = [e.caption for e in expert_events]
+        pending = list(captions) if mode == 'event' else []
+        now, done, latencies, step, last_event = 0.0, 0, [], 0, 0
+        if mode == 'event':
+            controller.start_event(pending.pop(0), env.instruction, 0.0, now)
+        else:
+            controller.start_instruction(env.instruction, len(captions) + 2, 0.0, now)
+        settle = None
+        while step < budget:
+            positions = obs.state[order]
+            result = controller.tick(Observation(now, obs.images, positions), '', positions, now)
+            controller._worker.wait_idle(10.0)  # synchronous stepping (see the module doc)
+            if result.plan is not None:
+                latencies.append(1e3 * result.plan.plan.inference_s)
+            last_event = max(last_event, result.status.event_index)
+            command = obs.state.copy()
+            if result.command is not None:
+                command[order] = result.command
+            obs = env.step(command)
+            now += dt
+            step += 1
+            if outcomes:
+                outcome = outcomes.pop(0)
+                done += int(outcome.success) if mode == 'event' else 0
+                if mode == 'event' and pending:
+                    controller.start_event(pending.pop(0), env.instruction, 0.0, now)
+            if env.success():
+                settle = SETTLE_STEPS if settle is None else settle - 1
+                if settle == 0:
+                    break
+            else:
+                settle = None
+        controller.close()
+        if mode != 'event':  # events the model decoded and finished (boundaries crossed)
+            done = min(last_event, len(captions))
+        return EpisodeResult(family, mode, seed, env.success(), done, len(captions), step,
+                             float(np.median(latencies)) if latencies else float('nan'))
+
+
+def _run(args) -> EpisodeResult:
+    return run_episode(*args)
+
+
+def evaluate(bundle: str, families, modes, episodes: int, split: str, first_seed: int,
+             workers: int, progress: bool = True) -> list[EpisodeResult]:
+    jobs = [(bundle, f, m, first_seed + i, split) for m in modes for f in families
+            for i in range(episodes)]
+    if workers <= 1:
+        iterator = map(_run, jobs)
+        pool = None
+    else:
+        pool = multiprocessing.get_context('spawn').Pool(workers)
+        iterator = pool.imap(_run, jobs)
+    if progress:
+        from tqdm import tqdm
+
+        iterator = tqdm(iterator, total=len(jobs), desc='episodes')
+    try:
+        return list(iterator)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+
+
+def table(results: list[EpisodeResult]) -> list[dict]:
+    rows = []
+    keys = sorted({(r.mode, r.family) for r in results})
+    for mode, family in keys:
+        rs = [r for r in results if r.mode == mode and r.family == family]
+        wins = sum(r.success for r in rs)
+        lo, hi = wilson(wins, len(rs))
+        rows.append({
+            'mode': mode, 'family': family, 'episodes': len(rs),
+            'success': wins / len(rs), 'ci95_low': lo, 'ci95_high': hi,
+            'event_completion': sum(r.events_done for r in rs) / max(1, sum(r.events_total for r in rs)),
+            'mean_steps': float(np.mean([r.steps for r in rs])),
+            'latency_ms_median': float(np.nanmedian([r.latency_ms for r in rs])),
+        })
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ['| mode | family | episodes | success | 95% CI (Wilson) | event completion | '
+             'mean steps | inference ms (median) |', '|---|---|---|---|---|---|---|---|']
+    for r in rows:
+        lines.append(f"| {r['mode']} | {r['family']} | {r['episodes']} | {r['success']:.0%} | "
+                     f"{r['ci95_low']:.0%}–{r['ci95_high']:.0%} | {r['event_completion']:.0%} | "
+                     f"{r['mean_steps']:.0f} | {r['latency_ms_median']:.2f} |")
+    return '\n'.join(lines)
+
+
+def main(argv=None) -> int:
+    from wallwm_sim.env.tasks import TASK_FAMILIES
+
+    parser = argparse.ArgumentParser(prog='evaluate', description=__doc__.split('\n')[0])
+    parser.add_argument('--bundle', required=True)
+    parser.add_argument('--modes', nargs='+', default=['event'],
+                        choices=('event', 'unified', 'chunk'))
+    parser.add_argument('--families', nargs='+', default=sorted(TASK_FAMILIES))
+    parser.add_argument('--episodes', type=int, default=50, help='per family and mode')
+    parser.add_argument('--split', default='heldout', choices=('train', 'heldout'))
+    parser.add_argument('--first-seed', type=int, default=HELDOUT_FIRST_SEED)
+    parser.add_argument('--workers', type=int, default=max(1, multiprocessing.cpu_count()))
+    parser.add_argument('--out', type=Path, default=Path('outputs/eval'))
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    results = evaluate(args.bundle, args.families, args.modes, args.episodes, args.split,
+                       args.first_seed, args.workers)
+    rows = table(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with open(args.out / 'episodes.csv', 'w', newline='') as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(results[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in results)
+    text = markdown(rows)
+    (args.out / 'table.md').write_text(
+        f'Bundle `{args.bundle}`, split `{args.split}`, seeds from {args.first_seed}, '
+        f'{args.episodes} episodes per family and mode.\n\n{text}\n')
+    print(text)
+    print(f'\n{len(results)} episodes in {time.perf_counter() - start:.0f} s; '
+          f'written to {args.out}/table.md and episodes.csv')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -167,12 +167,14 @@ def test_closed_loop_event_goal_under_sim_time_then_cancel(ros_processes, ros_no
         # ExecuteInstruction (unified or chunk mode) runs until canceled.
         instructions = ActionClient(ros_node, ExecuteInstruction, f'{NODE}/execute_instruction')
         wait_for(instructions.server_is_ready, timeout=15, what='the ExecuteInstruction server')
+        before = len(arm.commands)
         handle, feedback = _send_goal(
             instructions, ExecuteInstruction.Goal(instruction='put the red cube in the bin'),
             wait_for)
         assert handle.accepted
         wait_for(lambda: len(feedback) >= 3, timeout=20, what='instruction feedback')
-        before = len(arm.commands)
+        wait_for(lambda: len(arm.commands) > before + 3, timeout=20,
+                 what='commands for the instruction')
         cancel = handle.cancel_goal_async()
         wait_for(cancel.done, timeout=10, what='the cancel answer')
         result_future = handle.get_result_async()
@@ -181,7 +183,6 @@ def test_closed_loop_event_goal_under_sim_time_then_cancel(ros_processes, ros_no
         from action_msgs.msg import GoalStatus
         assert final.status == GoalStatus.STATUS_CANCELED
         assert final.result.reason == 'canceled' and not final.result.success
-        assert len(arm.commands) > before
         settled = len(arm.commands)
         time.sleep(0.5)
         assert len(arm.commands) == settled          # canceled: no further commands

@@ -34,6 +34,11 @@ class GoalBridge:
         with self._cv:
             return len(self._outcomes)
 
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no goal callback is running (before its action server is destroyed)."""
+        with self._cv:
+            return self._cv.wait_for(lambda: not self._outcomes, timeout)
+
     def on_outcome(self, outcome: Outcome) -> None:
         """The controller's outcome callback."""
         with self._cv:
@@ -56,9 +61,8 @@ class GoalBridge:
             with self._cv:
                 self._cv.wait_for(lambda: self._outcomes[token] is not None, FEEDBACK_PERIOD_S)
                 outcome = self._outcomes[token]
-                if outcome is not None:
-                    del self._outcomes[token]
-                    break
+            if outcome is not None:
+                break
             if goal_handle.is_cancel_requested:
                 controller.cancel(token)
             else:
@@ -69,6 +73,9 @@ class GoalBridge:
             goal_handle.succeed()
         else:
             goal_handle.abort()
+        with self._cv:  # only now may the action server go (wait_idle)
+            del self._outcomes[token]
+            self._cv.notify_all()
         return outcome, outcome.reason
 
     def start_command(self, msg) -> str:

@@ -6,11 +6,9 @@ thread, so the control timer, the subscriptions and the action servers (each in 
 group on a MultiThreadedExecutor) never wait for the model.
 """
 
-import signal
 import threading
 import time
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.action import ActionServer
@@ -18,12 +16,9 @@ from rclpy.action import CancelResponse
 from rclpy.action import GoalResponse
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.callback_groups import ReentrantCallbackGroup
-from rclpy.executors import ExternalShutdownException
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions
 from trajectory_msgs.msg import JointTrajectory
 from wallwm_policy.core.bundle import BundleError
 from wallwm_policy.core.bundle import load_bundle
@@ -36,6 +31,7 @@ from wallwm_policy.nodes import params
 from wallwm_policy.nodes.goals import GoalBridge
 from wallwm_policy.nodes.inputs import SensorInputs
 from wallwm_policy.nodes.params import TRANSPORT_COMPRESSED
+from wallwm_policy.nodes.run import run
 
 from wallwm_msgs.action import ExecuteEvent
 from wallwm_msgs.action import ExecuteInstruction
@@ -45,7 +41,7 @@ from wallwm_msgs.msg import EventStatus
 from wallwm_msgs.srv import ResetPolicy
 from wallwm_msgs.srv import SetMode
 
-SPIN_TIMEOUT_S = 0.2  # how often the main loop checks for a stop signal
+GOAL_END_TIMEOUT_S = 1.0
 # Parameters that may change while running, and the ControlConfig field each one sets.
 LIVE_PARAMETERS = {'chunk.execute_steps': 'execute_steps',
                    'event.boundary_threshold': 'boundary_threshold'}
@@ -109,13 +105,13 @@ class PolicyNode(LifecycleNode):
             ActionChunk, '~/action_chunk', 10))
         self._diag_pub = keep(self.destroy_publisher,
                               self.create_publisher(DiagnosticArray, '/diagnostics', 10))
-        self._servers = [
-            ActionServer(self, ExecuteEvent, '~/execute_event', self._goal_bridge.execute_event,
-                         goal_callback=self._accept_goal, cancel_callback=self._accept_cancel,
-                         callback_group=self._goals),
-            ActionServer(self, ExecuteInstruction, '~/execute_instruction',
-                         self._goal_bridge.execute_instruction, goal_callback=self._accept_goal,
-                         cancel_callback=self._accept_cancel, callback_group=self._goals)]
+        for action, name, execute in (
+                (ExecuteEvent, '~/execute_event', self._goal_bridge.execute_event),
+                (ExecuteInstruction, '~/execute_instruction',
+                 self._goal_bridge.execute_instruction)):
+            keep(ActionServer.destroy, ActionServer(
+                self, action, name, execute, goal_callback=self._accept_goal,
+                cancel_callback=self._accept_cancel, callback_group=self._goals))
         keep(self.destroy_service, self.create_service(
             SetMode, '~/set_mode', self._on_set_mode, callback_group=self._goals))
         keep(self.destroy_service, self.create_service(
@@ -158,20 +154,15 @@ class PolicyNode(LifecycleNode):
                 self._timer = None
 
     def _release(self) -> None:
-        self._stop_timer()
+        self.end_goals()
+        self._goal_bridge.wait_idle(GOAL_END_TIMEOUT_S)  # their handles use the servers
         with self._guard:
             for destroy, entity in reversed(self._entities):
                 destroy(entity)
-            self._entities = []
-            if self._controller is not None:
-                self._controller.close()
-                self._controller = None
-        for server in getattr(self, '_servers', []):
-            server.destroy()
-        self._servers = []
+            self._entities, self._controller = [], None
 
     def end_goals(self) -> None:
-        """Stop control and finish every goal (process shutdown)."""
+        """Stop control and finish every goal (cleanup, process shutdown)."""
         self._stop_timer()
         with self._guard:
             if self._controller is not None:
@@ -277,35 +268,7 @@ class PolicyNode(LifecycleNode):
 
 
 def main(args=None) -> None:
-    # SIGINT/SIGTERM are handled here rather than by rclpy so that running goals end (with a
-    # result) while the context still works; rclpy's handler would invalidate it under them.
-    # Installed explicitly: a shell starts background jobs with SIGINT ignored.
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    node = PolicyNode()
-    executor = MultiThreadedExecutor(num_threads=4)
-    executor.add_node(node)
-    try:
-        while not stop.is_set() and rclpy.ok():
-            executor.spin_once(timeout_sec=SPIN_TIMEOUT_S)
-    except ExternalShutdownException:
-        pass
-    finally:
-        node.end_goals()
-        # keep spinning briefly so that the ended goals' results reach their clients
-        deadline = time.monotonic() + 2.0
-        flush_until = None
-        while time.monotonic() < deadline and rclpy.ok():
-            executor.spin_once(timeout_sec=0.05)
-            if not node.goals_in_flight():
-                flush_until = flush_until or time.monotonic() + 0.3
-                if time.monotonic() > flush_until:
-                    break
-        executor.shutdown(timeout_sec=2.0)
-        node.destroy_node()
-        rclpy.try_shutdown()
+    run(PolicyNode, args)
 
 
 if __name__ == '__main__':

@@ -89,6 +89,13 @@ def test_segment_targets_follow_the_event(tiny, episodes):
     assert builder.event_text.decode(s[keys.NEXT_EVENT_IDS]) == store.events[2].caption
     with pytest.raises(ValueError, match='outside event'):
         builder.sample(1, ref.end)
+    # The thoughts see an earlier frame of the same event (as at run time: once per event).
+    early = builder.sample(1, t, t_think=ref.start)
+    np.testing.assert_array_equal(
+        early[keys.THINK_IMAGES], builder.sample(1, ref.start)[keys.IMAGES]
+    )
+    with pytest.raises(ValueError, match='t_think'):
+        builder.sample(1, t, t_think=t + 1)
 
 
 def test_config_rejects_contradictions():

@@ -2,6 +2,8 @@
 
 IMAGES = 'images'  # float32 (B, N_cam, 3, H, W) in [0, 1]
 STATE = 'state'  # float32 (B, J), normalised
+THINK_IMAGES = 'think_images'  # float32 (B, N_cam, 3, H, W): what the thoughts see
+THINK_STATE = 'think_state'  # float32 (B, J): at t_think in [event start, t]
 INSTRUCTION_IDS = 'instruction_ids'  # int64 (B, Ti)
 INSTRUCTION_MASK = 'instruction_mask'  # int64 (B, Ti)
 EVENT_IDS = 'event_ids'  # int64 (B, Te): caption of the event containing t

@@ -185,7 +185,12 @@ class SampleBuilder:
         self.instruction = TextEncoder(cfg.instruction_tokens)
         self.event_text = TextEncoder(cfg.event_tokens)
 
-    def sample(self, event_index: int, t: int) -> dict[str, np.ndarray]:
+    def sample(
+        self, event_index: int, t: int, t_think: int | None = None
+    ) -> dict[str, np.ndarray]:
+        """The sample at step t of an event; `t_think` (start <= t_think <= t, default t) is the
+        step whose observation the Staircase thoughts see: the runtime computes them once when
+        the event begins and re-uses them, so training shows them an earlier frame."""
         ref = self.store.events[event_index]
         ep = self.store.episodes[ref.episode]
         cfg = self.cfg
@@ -194,7 +199,16 @@ class SampleBuilder:
             raise ValueError(f't={t} outside event [{ref.start}, {ref.end})')
         action = (ep.action - self.norm.action_mean) / self.norm.action_std  # (T, J)
         out: dict[str, np.ndarray] = {}
+        t_think = t if t_think is None else t_think
+        if not ref.start <= t_think <= t:
+            raise ValueError(f't_think={t_think} outside [{ref.start}, t={t}]')
         out[keys.IMAGES] = ep.images[t].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        out[keys.THINK_IMAGES] = (
+            ep.images[t_think].transpose(0, 3, 1, 2).astype(np.float32) / 255.0
+        )
+        out[keys.THINK_STATE] = (
+            (ep.state[t_think] - self.norm.state_mean) / self.norm.state_std
+        ).astype(np.float32)
         out[keys.STATE] = ((ep.state[t] - self.norm.state_mean) / self.norm.state_std).astype(
             np.float32
         )
@@ -236,12 +250,14 @@ class SampleBuilder:
     def batch(
         self, event_indices: Sequence[int], generator: torch.Generator
     ) -> dict[str, torch.Tensor]:
-        """Pick t uniformly inside each event, draw flow noise and times; all from `generator`."""
+        """Pick t uniformly inside each event and t_think uniformly in [start, t], draw flow noise
+        and times; all from `generator`."""
         samples = []
         for index in event_indices:
             ref = self.store.events[index]
             t = ref.start + int(torch.randint(ref.end - ref.start, (1,), generator=generator))
-            samples.append(self.sample(index, t))
+            t_think = ref.start + int(torch.randint(t - ref.start + 1, (1,), generator=generator))
+            samples.append(self.sample(index, t, t_think))
         batch = {k: torch.from_numpy(np.stack([s[k] for s in samples])) for k in samples[0]}
         b, j = len(samples), self.cfg.num_joints
         batch[keys.SEGMENT_NOISE] = torch.randn(

@@ -174,7 +174,15 @@ class WallWM(nn.Module):
                 (self.future(memory, mem_valid) - batch[keys.FUTURE]).pow(2).mean()
             )
         if MODE_UNIFIED in self.modes:
-            thoughts = self.think(cache, valid)
+            # Thoughts from an observation between the event's start and t (the runtime computes
+            # them when the event begins), the chunk from the observation at t.
+            think_cache, _, think_valid = self.encode_observation(
+                batch[keys.THINK_IMAGES],
+                batch[keys.THINK_STATE],
+                batch[keys.INSTRUCTION_IDS],
+                batch[keys.INSTRUCTION_MASK],
+            )
+            thoughts = self.think(think_cache, think_valid)
             ones = torch.ones(thoughts.shape[:2], device=thoughts.device)
             memory, mem_valid = self.join(states, valid, thoughts, ones)
             parts['unified/action'] = self.expert.loss(

@@ -1,0 +1,75 @@
+"""Cluster-balanced sampling: the rare cluster's share follows size**alpha; deterministic,
+resumable mid-stream, disjoint under DDP."""
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from wallwm_train.data.event import Event
+from wallwm_train.data.sampler import ClusterBalancedSampler
+from wallwm_train.data.sampler import cluster_probabilities
+
+
+@dataclass
+class _Episode:
+    action: np.ndarray
+
+
+class ImbalancedDataset:
+    """100 'pick' events for every 'push the cube sideways' event, with different motions."""
+
+    def __init__(self, common=200, rare=2):
+        self.events, self._actions = [], {}
+        for i in range(common + rare):
+            rare_one = i >= common
+            actions = np.zeros((20, 3), np.float32)
+            actions[:, 1 if rare_one else 0] = np.linspace(0, 1, 20)
+            self._actions[i] = actions
+            caption = 'push the cube sideways' if rare_one else 'pick up the cube'
+            self.events.append((i, Event(0, 20, caption)))
+
+    def episode(self, i):
+        return _Episode(self._actions[i])
+
+
+def _rare_share(sampler, n=20000):
+    draws = list(itertools.islice(iter(sampler), n))
+    return np.mean(np.array(draws) >= 200)
+
+
+def test_rare_cluster_share_rises_as_alpha_falls_as_computed():
+    ds = ImbalancedDataset()
+    shares = []
+    for alpha in (1.0, 0.5, 0.0):
+        sampler = ClusterBalancedSampler(ds, alpha=alpha, num_clusters=2, seed=0)
+        assert sorted(sampler.sizes) == [2, 200]  # k-means separates the two behaviours
+        expected = cluster_probabilities(np.array([2, 200]), alpha)[0]
+        share = _rare_share(sampler)
+        assert share == pytest.approx(expected, abs=0.01 + 0.1 * expected)
+        shares.append(share)
+    assert shares[0] < shares[1] < shares[2]
+    assert shares[2] == pytest.approx(0.5, abs=0.02)
+
+
+def test_deterministic_and_resumable_mid_stream():
+    ds = ImbalancedDataset(50, 5)
+    a = ClusterBalancedSampler(ds, alpha=0.3, num_clusters=2, seed=7, rank=1, world_size=2)
+    reference = list(itertools.islice(iter(a), 30))
+    b = ClusterBalancedSampler(ds, alpha=0.3, num_clusters=2, seed=7, rank=1, world_size=2)
+    it = iter(b)
+    first = list(itertools.islice(it, 13))
+    state = b.state_dict()
+    c = ClusterBalancedSampler(ds, alpha=0.3, num_clusters=2, seed=7, rank=1, world_size=2)
+    c.load_state_dict(state)
+    assert first + list(itertools.islice(iter(c), 17)) == reference
+
+
+def test_ranks_take_disjoint_slices_of_one_stream():
+    ds = ImbalancedDataset(50, 5)
+    single = ClusterBalancedSampler(ds, alpha=0.5, num_clusters=2, seed=3)
+    stream = list(itertools.islice(iter(single), 40))
+    ranks = [list(itertools.islice(iter(ClusterBalancedSampler(
+        ds, alpha=0.5, num_clusters=2, seed=3, rank=r, world_size=2)), 20)) for r in (0, 1)]
+    assert ranks[0] == stream[0::2] and ranks[1] == stream[1::2]

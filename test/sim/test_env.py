@@ -9,9 +9,9 @@ from wallwm_sim.env.tabletop_env import TabletopEnv
 from wallwm_sim.env.tasks import INSTRUCTIONS
 from wallwm_sim.env.tasks import TASK_FAMILIES
 
-# One seed per family on which the expert succeeds; the success table over 100 seeds is
-# measured by scripts/expert_success.py, not here.
-EXPERT_SEEDS = {'pick_place': 0, 'stack': 0, 'bin_ordered': 0, 'push': 0}
+# A few seeds per family (the expert succeeds on 96-100% of seeds); the success table over 100
+# seeds is measured by scripts/expert_success.py, not here.
+EXPERT_SEEDS = (0, 1)
 
 
 @pytest.fixture(scope='module')
@@ -67,10 +67,11 @@ def test_actions_are_checked(env):
         env.reset(0, 'juggle')
 
 
+@pytest.mark.parametrize('seed', EXPERT_SEEDS)
 @pytest.mark.parametrize('family', sorted(TASK_FAMILIES))
-def test_expert_succeeds_and_narrates_contiguous_events(env, family):
-    states, actions, images, events, success = run_expert(env, EXPERT_SEEDS[family], family)
-    assert success, f'{family}: expert failed on seed {EXPERT_SEEDS[family]}'
+def test_expert_succeeds_and_narrates_contiguous_events(env, family, seed):
+    states, actions, images, events, success = run_expert(env, seed, family)
+    assert success, f'{family}: expert failed on seed {seed}'
     assert len(states) == len(actions) == len(images['front'])
     assert events[0].start == 0 and events[-1].end == len(actions)
     for before, after in zip(events, events[1:], strict=False):
@@ -82,7 +83,7 @@ def test_expert_succeeds_and_narrates_contiguous_events(env, family):
 
 @pytest.mark.parametrize('family', sorted(TASK_FAMILIES))
 def test_doing_nothing_never_succeeds(env, family):
-    env.reset(EXPERT_SEEDS[family], family)
+    env.reset(EXPERT_SEEDS[0], family)
     for _ in range(90):
         env.step(env.home_qpos)
     assert not env.success()

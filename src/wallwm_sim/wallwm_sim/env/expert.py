@@ -64,6 +64,7 @@ class ScriptedExpert:
         self._gripper_from = GRIPPER_OPEN
         self._gripper_to = GRIPPER_OPEN
         self._step = 0
+        self._jaw = JAW_DIRECTION
         self._advance_event()
 
     def grasp_point(self) -> np.ndarray:
@@ -105,6 +106,8 @@ class ScriptedExpert:
             if move.target is None
             else np.asarray(move.target(self.env, self._target), dtype=float)
         )
+        if move.jaw is not None:
+            self._jaw = np.asarray(move.jaw(self.env), dtype=float)
         self._gripper_from = self._gripper
         self._gripper_to = {
             'open': GRIPPER_OPEN,
@@ -132,7 +135,7 @@ class ScriptedExpert:
     def _solve(self, target: np.ndarray) -> np.ndarray:
         data = self.env.data
         seed = data.qpos[self.env.joint_qpos[:ARM_JOINTS]].copy()
-        seed[4] += roll_to_align_axis(data, self.site, self.roll_joint, JAW_AXIS, JAW_DIRECTION)
+        seed[4] += roll_to_align_axis(data, self.site, self.roll_joint, JAW_AXIS, self._jaw)
         seed[4] = np.clip(seed[4], *self.env.joint_range[4])
         q = solve_ik(
             self.env.model,

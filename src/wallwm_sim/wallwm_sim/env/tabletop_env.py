@@ -59,7 +59,7 @@ class TabletopEnv:
         )
         self.episode: TaskEpisode | None = None
         self.step_count = 0
-        self.home_qpos = np.array([0.0, -1.2, 1.2, 1.2, 0.0, GRIPPER_OPEN])
+        self.home_qpos = np.array([0.0, -1.4, 0.7, 1.6, 0.0, GRIPPER_OPEN])
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -157,6 +157,10 @@ class TabletopEnv:
 
     def body_pos(self, body: str) -> np.ndarray:
         return self.data.xpos[self.model.body(body).id].copy()
+
+    def body_xmat(self, body: str) -> np.ndarray:
+        """(3, 3) rotation of a body in the world frame."""
+        return self.data.xmat[self.model.body(body).id].reshape(3, 3).copy()
 
     def mocap_pos(self, body: str) -> np.ndarray:
         return self.data.mocap_pos[self._mocap(body)].copy()

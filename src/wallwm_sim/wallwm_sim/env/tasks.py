@@ -37,9 +37,13 @@ SPLITS = ('train', 'heldout')
 WORKSPACE = ((0.15, 0.29), (-0.11, 0.11))  # (x range, y range) of object centres [m]
 TRAVEL_Z = 0.10  # grasp-point height for moving between objects [m]
 PUSH_DISTANCE = 0.10  # [m]
+PUSH_CLEARANCE = 0.08  # [m] distractors' x beyond the pushed object's
 # Pads above the object centre: the closing jaw then presses it into the table instead of
 # wedging it up and out of the grasp.
 GRASP_ABOVE_CENTER = 0.008  # [m]
+WORLD_Y = np.array([0.0, 1.0, 0.0])
+RETREAT_ABOVE_RELEASE = 0.07  # [m] grasp-point height above the release height after letting go
+MAX_REACH = 0.275  # [m] object centres farther from the base than this are not grasped reliably
 
 INSTRUCTIONS = {
     'pick_place': {
@@ -130,6 +134,9 @@ class Move:
     target: Callable | None  # (env, current target) -> (3,) world position; None: stay
     gripper: str  # 'open', 'release' (slightly open) or 'closed'
     steps: int
+    # (env) -> (3,) world direction for the fixed-to-moving jaw axis, set when the move starts
+    # and kept by later moves; None: keep the current one.
+    jaw: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -196,11 +203,36 @@ def _released(env, obj: ObjectSpec) -> bool:
     return True
 
 
+def _face_aligned_jaw(obj: ObjectSpec):
+    """Jaw axis across two opposite faces of a cube (the pair nearest world y); y for cylinders.
+
+    Squeezing a yawed cube with jaws along world y catches its corners and twists it out of the
+    grasp; facing its sides keeps the pads flat on them.
+    """
+
+    def jaw(env):
+        if obj.kind != 'cube':
+            return WORLD_Y
+        axes = env.body_xmat(obj.body)[:, :2].T.copy()  # the cube's x and y axes, in the world
+        axes[:, 2] = 0.0
+        best = axes[np.argmax(np.abs(axes[:, 1]))]
+        return best * np.sign(best[1]) / np.linalg.norm(best)
+
+    return jaw
+
+
 def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
     return [
-        EventPlan(f'reach above the {obj.name}', (Move(_above(obj.body), 'open', 30),)),
         EventPlan(
-            f'grasp the {obj.name}', (Move(_grasp_at(obj), 'open', 24), Move(None, 'closed', 24))
+            f'reach above the {obj.name}',
+            (Move(_above(obj.body), 'open', 30, jaw=_face_aligned_jaw(obj)),),
+        ),
+        EventPlan(
+            f'grasp the {obj.name}',
+            (
+                Move(_grasp_at(obj), 'open', 24, jaw=_face_aligned_jaw(obj)),
+                Move(None, 'closed', 24),
+            ),
         ),
         EventPlan(f'lift the {obj.name}', (Move(_above(obj.body), 'closed', 18),)),
     ]
@@ -214,6 +246,10 @@ def _release_events(
     Closing the gripper shifts the object within the jaws by up to ~2 cm; the targets correct for
     the object's offset from the commanded grasp point, measured when each move starts.
     """
+
+    # Near the base the wrist cannot point straight down and the jaws hang low: retreat well
+    # clear of a tower or the bin walls before moving on.
+    retreat_z = max(TRAVEL_Z, release_z + RETREAT_ABOVE_RELEASE)
 
     def held_offset(env, cur):
         return np.array([*(env.body_pos(obj.body)[:2] - cur[:2]), 0.0])
@@ -231,23 +267,33 @@ def _release_events(
             (
                 Move(lower, 'closed', 20),
                 Move(None, 'release', 20),
-                Move(lambda env, cur: np.array([*cur[:2], TRAVEL_Z]), 'release', 14),
+                Move(lambda env, cur: np.array([*cur[:2], retreat_z]), 'release', 14),
             ),
         ),
     ]
 
 
 # --------------------------------------------------------------------------- layouts
-def _sample_points(rng, n: int, min_dist: float, region=WORKSPACE, avoid=()) -> list:
-    for _ in range(1000):
-        pts = [(rng.uniform(*region[0]), rng.uniform(*region[1])) for _ in range(n)]
-        allp = pts + list(avoid)
-        if all(
-            np.hypot(a[0] - b[0], a[1] - b[1]) >= min_dist
-            for i, a in enumerate(allp)
-            for b in allp[i + 1 :]
-        ):
-            return pts
+def _sample_points(
+    rng, n: int, min_dist: float, region=WORKSPACE, avoid=(), reach: float = MAX_REACH
+) -> list:
+    """`n` points in `region`, within `reach` of the base, `min_dist` apart and from `avoid`.
+
+    Sequential rejection sampling (restarting when a point finds no room): rejecting whole
+    layouts accepts a fraction of a percent of them once the reach limit cuts the corners.
+    """
+    if n == 0:
+        return []
+    for _ in range(100):
+        pts = []
+        for _ in range(200):
+            p = (float(rng.uniform(*region[0])), float(rng.uniform(*region[1])))
+            if np.hypot(*p) <= reach and all(
+                np.hypot(p[0] - q[0], p[1] - q[1]) >= min_dist for q in [*pts, *avoid]
+            ):
+                pts.append(p)
+                if len(pts) == n:
+                    return pts
     raise RuntimeError('could not sample a layout; the workspace is too crowded')
 
 
@@ -375,7 +421,8 @@ class _InBinInOrder(SuccessTracker):
 def bin_ordered(rng, split: str, seed: int) -> TaskEpisode:
     side = 1.0 if rng.random() < 0.5 else -1.0
     bin_xy = (float(rng.uniform(0.2, 0.24)), side * 0.135)
-    region = (WORKSPACE[0], (-0.11, 0.02) if side > 0 else (-0.02, 0.11))
+    # Objects keep clear of the bin: the gripper's housing must not catch its wall on a grasp.
+    region = (WORKSPACE[0], (-0.11, 0.0) if side > 0 else (0.0, 0.11))
     n_distractors = int(rng.integers(0, 2))
     points = _sample_points(rng, 2 + n_distractors, min_dist=0.08, region=region)
     objects = _objects(rng, 2 + n_distractors, points)
@@ -414,18 +461,14 @@ class _Pushed(SuccessTracker):
 def push(rng, split: str, seed: int) -> TaskEpisode:
     left = rng.random() < 0.5
     direction = np.array([0.0, 1.0 if left else -1.0])
-    # Start on the side it moves away from, so that the goal stays inside the workspace.
-    region = (WORKSPACE[0], (-0.09, -0.02) if left else (0.02, 0.09))
+    # Start on the side it moves away from, so that the goal stays inside the workspace, and in
+    # the near part of the table, so that distractors fit beyond the gripper's corridor.
+    region = ((WORKSPACE[0][0], 0.21), (-0.09, -0.02) if left else (0.02, 0.09))
     n_distractors = int(rng.integers(0, 2))
-    obj_xy, *others = _sample_points(rng, 1 + n_distractors, min_dist=0.08, region=region)
-    if others:  # distractors away from the push path
-        others = _sample_points(
-            rng,
-            n_distractors,
-            0.08,
-            (WORKSPACE[0], (0.1, 0.11) if not left else (-0.11, -0.1)),
-            avoid=[obj_xy],
-        )
+    (obj_xy,) = _sample_points(rng, 1, min_dist=0.08, region=region)
+    # Distractors at least PUSH_CLEARANCE farther out than the corridor the gripper sweeps.
+    far = ((obj_xy[0] + PUSH_CLEARANCE, WORKSPACE[0][1]), WORKSPACE[1])
+    others = _sample_points(rng, n_distractors, 0.08, far, reach=np.inf)  # never grasped
     objects = _objects(rng, 1 + n_distractors, [obj_xy, *others], allow_cylinders=False)
     obj = objects[0]
     behind = 0.06

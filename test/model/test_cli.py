@@ -50,3 +50,16 @@ def test_resume_with_another_model_config_is_refused(tmp_path, capsys):
     assert train_main(base + ['--set', 'train.steps=2']) == 0
     assert train_main(base + ['--resume', '--set', 'model.dim=48']) == 2
     assert 'different model config' in capsys.readouterr().err
+
+
+def test_store_events_follow_the_dataset_event_list(tmp_path):
+    from wallwm_train.config import load_config
+    from wallwm_train.data.lerobot import LeRobotDataset
+    from wallwm_train.samples import EpisodeStore
+
+    ds = LeRobotDataset(write_synthetic_dataset(tmp_path / 'data', num_episodes=3))
+    store = EpisodeStore.from_dataset(ds, load_config('tiny').model)
+    assert [(r.episode, r.start, r.end, r.caption) for r in store.events] == [
+        (ep, e.start, e.end, e.caption) for ep, e in ds.events
+    ]
+    assert store.fps == 30.0

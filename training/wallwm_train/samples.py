@@ -103,9 +103,12 @@ class EpisodeStore:
         fps: float,
         camera_names: Sequence[str] | None = None,
         joint_names: Sequence[str] | None = None,
+        event_order: Sequence[tuple[int, object]] | None = None,
     ) -> EpisodeStore:
         """`episodes`: objects with .task .state .action .images {cam: (T,H,W,3)} .events
-        (as `LeRobotDataset.episode(i)` returns). Events are taken in episode order."""
+        (as `LeRobotDataset.episode(i)` returns). `store.events[i]` follows `event_order`
+        ((episode_index, Event) pairs: `LeRobotDataset.events`, which the sampler indexes), or
+        episode by episode in time order."""
         stored, refs = [], []
         for index, ep in enumerate(episodes):
             missing = [c for c in cfg.cameras if c not in ep.images]
@@ -126,7 +129,14 @@ class EpisodeStore:
                     images,
                 )
             )
-            refs.extend(_event_refs(index, ep.events, len(ep.state)))
+        if event_order is None:
+            event_order = [
+                (i, e) for i, ep in enumerate(episodes) for e in sorted(ep.events, key=_time)
+            ]
+        for index, event in event_order:
+            if not 0 <= index < len(episodes):
+                raise ValueError(f'event {event} names episode {index}; there are {len(episodes)}')
+            refs.append(_event_ref(index, event, episodes[index].events, len(stored[index].state)))
         if not refs:
             raise ValueError('the dataset has no events; every episode needs at least one')
         return cls(stored, refs, joint_names or cfg.joint_names, camera_names or cfg.cameras, fps)
@@ -140,14 +150,7 @@ class EpisodeStore:
                 f'{list(cfg.joint_names)}'
             )
         episodes = [dataset.episode(i) for i in range(dataset.num_episodes)]
-        store = cls.from_episodes(episodes, cfg, dataset.fps)
-        if len(store.events) != len(dataset.events):
-            raise ValueError(
-                f'{len(dataset.events)} events in dataset.events but '
-                f'{len(store.events)} in the episodes; the sampler indexes '
-                'dataset.events'
-            )
-        return store
+        return cls.from_episodes(episodes, cfg, dataset.fps, event_order=dataset.events)
 
     def norm_stats(self) -> NormStats:
         state = np.concatenate([e.state for e in self.episodes])
@@ -160,19 +163,21 @@ class EpisodeStore:
         )
 
 
-def _event_refs(episode: int, events: Sequence, length: int) -> list[EventRef]:
-    ordered = sorted(events, key=lambda e: (e.start, e.end))
-    chain = [e for e in ordered if getattr(e, 'level', EVENT_LEVEL) == EVENT_LEVEL] or ordered
-    refs = []
-    for e in ordered:
-        if not 0 <= e.start < e.end <= length:
-            raise ValueError(
-                f'episode {episode}: event [{e.start}, {e.end}) outside the '
-                f'episode (length {length})'
-            )
-        nxt = next((n.caption for n in chain if n.start >= e.end), '')
-        refs.append(EventRef(episode, int(e.start), int(e.end), str(e.caption), nxt))
-    return refs
+def _time(event) -> tuple[int, int]:
+    return event.start, event.end
+
+
+def _event_ref(episode: int, e, siblings: Sequence, length: int) -> EventRef:
+    """The event with its next caption: the first event of level 'event' (any level if the
+    episode has none) starting at or after its end."""
+    if not 0 <= e.start < e.end <= length:
+        raise ValueError(
+            f'episode {episode}: event [{e.start}, {e.end}) outside the episode (length {length})'
+        )
+    ordered = sorted(siblings, key=_time)
+    chain = [n for n in ordered if getattr(n, 'level', EVENT_LEVEL) == EVENT_LEVEL] or ordered
+    nxt = next((n.caption for n in chain if n.start >= e.end), '')
+    return EventRef(episode, int(e.start), int(e.end), str(e.caption), nxt)
 
 
 class SampleBuilder:

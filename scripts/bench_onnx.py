@@ -39,8 +39,15 @@ class Velocity(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x_t, t, prefix_states, prefix_valid):
-        return self.model.expert.velocity(x_t, t, prefix_states, prefix_valid)
+    def forward(self, x_t, t, memory, memory_valid):
+        return self.model.expert.velocity(x_t, t, memory, memory_valid)
+
+
+class EulerLoop(Velocity):
+    """All Euler steps in one graph (what the sampler graphs do), without the heads."""
+
+    def forward(self, noise, memory, memory_valid):
+        return self.model.expert.sample(noise, memory, memory_valid)
 
 
 def timed(fn, repeats: int) -> float:
@@ -143,61 +150,76 @@ def main() -> None:
                     f'{mode:8s} {stage:10s} {ort_ms:8.2f} {torch_ms:9.2f} '
                     f'{torch_ms / ort_ms:7.1f}x'
                 )
-        # Euler loop: inside the chunk sampler graph vs a host loop over a velocity graph.
-        mode = 'chunk' if 'chunk' in model.modes else model.modes[0]
-        inputs = example_inputs(model, mode)
-        prefix = run_torch(model, mode, inputs)['observation_encoder']
-        vel = Velocity(model).eval()
-        x0 = inputs['noise']
-        t0 = torch.zeros(1)
-        path = Path(tmp) / 'velocity.onnx'
-        with warnings.catch_warnings():
-            warnings.simplefilter('ignore')
-            torch.onnx.export(
-                vel,
-                (x0, t0, prefix['prefix_states'], prefix['prefix_valid']),
-                str(path),
-                input_names=['x_t', 't', 'prefix_states', 'prefix_valid'],
-                output_names=['velocity'],
-                opset_version=OPSET,
-                dynamo=False,
-            )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = args.threads
-        vsess = ort.InferenceSession(str(path), opts, providers=['CPUExecutionProvider'])
-        steps = cfg.model.flow_steps
-        ps = prefix['prefix_states'].numpy()
-        pv = prefix['prefix_valid'].numpy()
+        # Euler loop: all steps inside one graph vs a host loop over a one-step velocity graph,
+        # both over the same memory (the prefix states) and noise, without the heads.
+        lengths = {cfg.model.action_steps(m): m for m in model.modes}
+        for mode in lengths.values():
+            euler_comparison(model, mode, Path(tmp), args.threads, args.repeats)
 
-        def host_loop():
-            x = inputs['noise'].numpy()
-            for i in range(steps):
-                t = np.full((1,), i / steps, np.float32)
-                x = (
-                    x
-                    + vsess.run(None, {'x_t': x, 't': t, 'prefix_states': ps, 'prefix_valid': pv})[
-                        0
-                    ]
-                    / steps
-                )
-            return x
 
-        name = 'chunk_sampler' if mode == 'chunk' else f'{mode}_sampler'
-        ssess = sessions(bundle, [name], args.threads)[name]
-        feed = {'prefix_states': ps, 'prefix_valid': pv, 'noise': inputs['noise'].numpy()}
-        in_graph = ssess.run(None, {i.name: feed[i.name] for i in ssess.get_inputs()})[0]
-        assert np.abs(in_graph - host_loop()).max() < 1e-4
-        in_ms = timed(
-            lambda: ssess.run(None, {i.name: feed[i.name] for i in ssess.get_inputs()}),
-            args.repeats,
+def euler_comparison(model: WallWM, mode: str, tmp: Path, threads: int, repeats: int) -> None:
+    """All Euler steps inside one graph vs a host loop over a one-step velocity graph, both over
+    the same memory (the prefix states) and noise, without the heads."""
+    inputs = example_inputs(model, mode)
+    prefix = run_torch(model, mode, inputs)['observation_encoder']
+    noise = inputs['noise']
+    memory = (prefix['prefix_states'], prefix['prefix_valid'])
+    loop_path = _export(
+        EulerLoop(model),
+        (noise, *memory),
+        ['noise', 'memory', 'memory_valid'],
+        ['actions'],
+        tmp / f'euler_loop_{mode}.onnx',
+    )
+    vel_path = _export(
+        Velocity(model),
+        (noise, torch.zeros(1), *memory),
+        ['x_t', 't', 'memory', 'memory_valid'],
+        ['velocity'],
+        tmp / f'velocity_{mode}.onnx',
+    )
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    vsess = ort.InferenceSession(str(vel_path), opts, providers=['CPUExecutionProvider'])
+    lsess = ort.InferenceSession(str(loop_path), opts, providers=['CPUExecutionProvider'])
+    steps = model.cfg.flow_steps
+    feed = {'memory': memory[0].numpy(), 'memory_valid': memory[1].numpy()}
+    x0 = noise.numpy()
+
+    def host_loop():
+        x = x0
+        for i in range(steps):
+            t = np.full((1,), i / steps, np.float32)
+            x = x + vsess.run(None, {'x_t': x, 't': t, **feed})[0] / steps
+        return x
+
+    def in_graph():
+        return lsess.run(None, {'noise': x0, **feed})[0]
+
+    assert np.abs(in_graph() - host_loop()).max() < 1e-4
+    in_ms = timed(in_graph, repeats)
+    host_ms = timed(host_loop, repeats)
+    faster = 'in graph' if in_ms < host_ms else 'host loop'
+    print(
+        f'Euler loop ({steps} steps, {x0.shape[1]} action steps): in graph {in_ms:.2f} ms, '
+        f'host loop over a velocity graph {host_ms:.2f} ms -> {faster} faster '
+        f'({max(in_ms, host_ms) / min(in_ms, host_ms):.2f}x)'
+    )
+
+
+def _export(module: nn.Module, args, inputs, outputs, path: Path) -> Path:
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        torch.onnx.export(
+            module.eval(),
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            opset_version=OPSET,
+            dynamo=False,
         )
-        host_ms = timed(host_loop, args.repeats)
-        print(
-            f'Euler loop ({steps} steps, {mode} sampler): in graph {in_ms:.2f} ms, '
-            f'host loop over a velocity graph {host_ms:.2f} ms -> '
-            f'{"in graph" if in_ms < host_ms else "host loop"} faster '
-            f'({max(in_ms, host_ms) / min(in_ms, host_ms):.2f}x)'
-        )
+    return path
 
 
 if __name__ == '__main__':

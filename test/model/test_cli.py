@@ -3,15 +3,10 @@
 
 import csv
 
-import pytest
-
-pytest.importorskip('wallwm_train.data.lerobot')
-pytest.importorskip('wallwm_train.data.sampler')
-
-from wallwm_train.export import _manifest_module  # noqa: E402
-from wallwm_train.export import main as export_main  # noqa: E402
-from wallwm_train.testing import write_synthetic_dataset  # noqa: E402
-from wallwm_train.train import main as train_main  # noqa: E402
+from wallwm_train.export import _manifest_module
+from wallwm_train.export import main as export_main
+from wallwm_train.testing import write_synthetic_dataset
+from wallwm_train.train import main as train_main
 
 
 def test_train_resume_export_on_a_lerobot_dataset(tmp_path):

@@ -312,8 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     dataset = LeRobotDataset(args.data)
     store = EpisodeStore.from_dataset(dataset, cfg.model)
     image_bytes = sum(e.images.nbytes for e in store.episodes)
-    print0(f'{len(store.episodes)} episodes, {len(store.events)} events, images '
-           f'{image_bytes / 1e9:.2f} GB in memory per rank', rank=env.rank)
+    print0(
+        f'{len(store.episodes)} episodes, {len(store.events)} events, images '
+        f'{image_bytes / 1e9:.2f} GB in memory per rank',
+        rank=env.rank,
+    )
     sampler = ClusterBalancedSampler(
         dataset,
         alpha=cfg.train.sampler_alpha,

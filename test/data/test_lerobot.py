@@ -41,6 +41,7 @@ def test_round_trip_and_layout(tmp_path):
         ep = ds.episode(i)
         np.testing.assert_array_equal(ep.state, state)
         np.testing.assert_array_equal(ep.action, action)
+        np.testing.assert_array_equal(ds.episode_actions(i), action)
         np.testing.assert_array_equal(ep.images['front'], images['front'])  # PNG is lossless
         assert ep.events == events and ep.task == f'task {i}'
     assert validate(root) == []

@@ -2,19 +2,12 @@
 resumable mid-stream, disjoint under DDP."""
 
 import itertools
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
 
 from wallwm_train.data.event import Event
 from wallwm_train.data.sampler import ClusterBalancedSampler
 from wallwm_train.data.sampler import cluster_probabilities
-
-
-@dataclass
-class _Episode:
-    action: np.ndarray
 
 
 class ImbalancedDataset:
@@ -30,8 +23,8 @@ class ImbalancedDataset:
             caption = 'push the cube sideways' if rare_one else 'pick up the cube'
             self.events.append((i, Event(0, 20, caption)))
 
-    def episode(self, i):
-        return _Episode(self._actions[i])
+    def episode_actions(self, i):
+        return self._actions[i]
 
 
 def _rare_share(sampler, n=20000):

@@ -247,6 +247,13 @@ class LeRobotDataset:
                 self.root / self.info['data_path'].format(chunk_index=0, file_index=file_index))}
         return self._files[file_index]
 
+    def episode_actions(self, i: int) -> np.ndarray:
+        """(T, J) actions of episode i, without decoding its images."""
+        meta = self._episodes[i]
+        table = self._file(meta['data/file_index']).select(['episode_index', ACTION])
+        rows = table.filter(pc.equal(table['episode_index'], i))
+        return np.asarray(rows[ACTION].to_pylist(), np.float32)
+
     def episode(self, i: int) -> Episode:
         meta = self._episodes[i]
         table = self._file(meta['data/file_index'])

@@ -25,7 +25,7 @@ def event_features(dataset) -> np.ndarray:
     episodes = {}
     for episode, event in dataset.events:
         if episode not in episodes:
-            episodes[episode] = dataset.episode(episode).action
+            episodes[episode] = dataset.episode_actions(episode)  # no image decoding
         actions = episodes[episode][event.start:event.end]
         displacement = np.abs(actions[-1] - actions[0])
         stats.append([event.end - event.start, displacement[:GRIPPER_JOINT].sum(),

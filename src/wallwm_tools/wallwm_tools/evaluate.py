@@ -102,7 +102,7 @@ def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str)
         while step < budget:
             positions = obs.state[order]
             result = controller.tick(Observation(now, obs.images, positions), '', positions, now)
-            controller._worker.wait_idle(10.0)  # synchronous stepping (see the module doc)
+            controller.wait_for_inference(10.0)  # synchronous stepping (see the module doc)
             if result.plan is not None:
                 latencies.append(1e3 * result.plan.plan.inference_s)
             last_event = max(last_event, result.status.event_index)

@@ -16,6 +16,7 @@ from rclpy.qos import ReliabilityPolicy
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer
 
+from wallwm_tools.bag_types import python_type
 from wallwm_tools.bag_types import typestore
 
 DEFAULT_TOPICS = [
@@ -62,16 +63,10 @@ class RecorderNode(Node):
             connection = self._writer.add_connection(topic, msgtype, typestore=self._store)
             self._connections[topic] = connection
             self._counts[topic] = 0
-            self.create_subscription(self._python_type(msgtype), topic,
+            self.create_subscription(python_type(msgtype), topic,
                                      lambda data, c=connection: self._write(c, data),
                                      self._qos, raw=True)
             self.get_logger().info(f'recording {topic} [{msgtype}]')
-
-    @staticmethod
-    def _python_type(msgtype: str):
-        from wallwm_tools.bag_types import python_type
-
-        return python_type(msgtype)
 
     def _write(self, connection, data: bytes) -> None:
         self._writer.write(connection, self.get_clock().now().nanoseconds, data)

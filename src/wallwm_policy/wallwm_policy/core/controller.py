@@ -246,6 +246,11 @@ class PolicyController:
             self._idle_state = STATE_IDLE
             self._status = Status(mode=self.mode)
 
+    def wait_for_inference(self, timeout: float) -> bool:
+        """Block until no plan is being computed: for synchronous offline stepping (evaluation,
+        replay), never from the control loop."""
+        return self._worker.wait_idle(timeout)
+
     def warm_up(self) -> dict[str, float]:
         """Run every offered mode once (first runs allocate); seconds per mode."""
         rng = np.random.default_rng(self.config.seed)

@@ -1,5 +1,7 @@
-"""`wallwm-data`: inspect and check event datasets.
+"""`wallwm-data`: convert, segment, inspect and check event datasets.
 
+    wallwm-data convert rec/ data/real --profile so101_sim   # rosbag2 -> dataset (+ drop report)
+    wallwm-data segment data/real data/real_auto             # add auto events where none exist
     wallwm-data validate data/sim                # every problem with its location; exit 1 if any
     wallwm-data stats data/sim --plot stats.png  # episodes, events, durations, cluster sizes
 """
@@ -10,6 +12,53 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+
+
+def cmd_convert(args) -> int:
+    from wallwm_train.data.rosbag import Profile
+    from wallwm_train.data.rosbag import builtin_profile
+    from wallwm_train.data.rosbag import convert
+
+    path = Path(args.profile)
+    if not path.suffix:
+        path = builtin_profile(args.profile)
+    if not path.is_file():
+        raise FileNotFoundError(f'profile {args.profile!r} not found ({path})')
+    report = convert(args.bag, args.out, Profile.load(path), events=args.events, progress=True)
+    print(report.text())
+    print(f'wrote {args.out}')
+    return 0
+
+
+def cmd_segment(args) -> int:
+    from tqdm import tqdm
+
+    from wallwm_train.data.lerobot import LeRobotDataset
+    from wallwm_train.data.lerobot import LeRobotWriter
+    from wallwm_train.data.segment import SegmentConfig
+    from wallwm_train.data.segment import merge
+    from wallwm_train.data.segment import segment
+
+    config = SegmentConfig(gripper_speed=args.gripper_speed, pause_speed=args.pause_speed,
+                           pause_s=args.pause_s, min_event_s=args.min_event_s)
+    ds = LeRobotDataset(args.dataset)
+    gripper = ds.joint_names.index(args.gripper) if args.gripper in ds.joint_names else -1
+    if ds.num_episodes == 0:
+        raise ValueError(f'{args.dataset}: no episodes')
+    features = ds.info['features']
+    cameras = {c: tuple(features['observation.images.' + c]['shape'][:2]) for c in ds.camera_names}
+    added = 0
+    with LeRobotWriter(args.out, ds.fps, ds.joint_names, cameras,
+                       ds.info.get('robot_type') or 'so101') as writer:
+        for i in tqdm(range(ds.num_episodes), desc='segment', unit='ep'):
+            ep = ds.episode(i)
+            auto = segment(ep.state, ds.fps, ep.task, gripper, ds.joint_names, config)
+            events = merge(ep.events, auto)
+            added += len(events) - len(ep.events)
+            writer.add_episode(ep.task, ep.state, ep.action, ep.images, events)
+    print(f'{ds.num_episodes} episodes, {added} auto events added (imported events kept); '
+          f'wrote {args.out}')
+    return 0
 
 
 def cmd_validate(args) -> int:
@@ -68,6 +117,20 @@ def cmd_stats(args) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='wallwm-data', description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='command', required=True)
+    c = sub.add_parser('convert', help='rosbag2 (mcap or sqlite3) -> dataset')
+    c.add_argument('bag', type=Path)
+    c.add_argument('out', type=Path)
+    c.add_argument('--profile', default='so101_sim', help='built-in name or YAML path')
+    c.add_argument('--events', type=Path, default=None,
+                   help='events JSON/CSV (default: <bag>.events.json if present, else auto)')
+    g = sub.add_parser('segment', help='add auto events; imported captions win')
+    g.add_argument('dataset', type=Path)
+    g.add_argument('out', type=Path)
+    g.add_argument('--gripper', default='gripper', help='gripper joint name')
+    g.add_argument('--gripper-speed', type=float, default=0.3, help='rad/s: gripper moving')
+    g.add_argument('--pause-speed', type=float, default=0.05, help='rad/s: arm at rest')
+    g.add_argument('--pause-s', type=float, default=0.3, help='a rest this long is a pause')
+    g.add_argument('--min-event-s', type=float, default=0.4, help='shortest event')
     v = sub.add_parser('validate', help='check a dataset; report every problem')
     v.add_argument('dataset', type=Path)
     s = sub.add_parser('stats', help='episodes, events, durations, clusters (+ PNG plot)')
@@ -78,8 +141,10 @@ def main(argv=None) -> int:
     s.add_argument('--top', type=int, default=10, help='most common captions to list')
     args = parser.parse_args(argv)
     try:
-        return {'validate': cmd_validate, 'stats': cmd_stats}[args.command](args)
-    except (FileNotFoundError, ValueError) as error:
+        commands = {'convert': cmd_convert, 'segment': cmd_segment, 'validate': cmd_validate,
+                    'stats': cmd_stats}
+        return commands[args.command](args)
+    except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f'wallwm-data: {error}', file=sys.stderr)
         return 2
 

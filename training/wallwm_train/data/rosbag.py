@@ -148,11 +148,23 @@ def _load_events(bag: Path, events: Path | None) -> list[dict] | None:
 def convert(bag: str | Path, out: str | Path, profile: Profile, events: Path | None = None,
             progress: bool = False) -> Report:
     """Convert one rosbag2 folder into a new dataset at `out`; returns what was written/dropped."""
-    from rosbags.highlevel import AnyReader
-    from tqdm import tqdm
+    from rosbags.highlevel import AnyReaderError
+    from rosbags.rosbag2 import ReaderError
 
     bag = Path(bag)
     report = Report()
+    if not bag.exists():
+        raise FileNotFoundError(f'{bag}: no such bag')
+    try:
+        return _convert(bag, out, profile, events, progress, report)
+    except (AnyReaderError, ReaderError) as error:
+        raise ValueError(f'{bag}: cannot read the bag ({error})') from error
+
+
+def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: Report) -> Report:
+    from rosbags.highlevel import AnyReader
+    from tqdm import tqdm
+
     joint_index = {n: i for i, n in enumerate(profile.joint_names)}
     js, act = [], []
     imgs: dict[str, list] = {cam: [] for cam in profile.cameras}

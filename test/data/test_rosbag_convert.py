@@ -197,3 +197,20 @@ def test_imported_captions_win():
     merged = merge(imported, [*auto, Event(30, 60, 'other', source='auto')])
     assert imported[0] in merged
     assert all(e.end <= 10 or e.start >= 30 for e in merged if e.source == 'auto')
+
+
+def test_cli_convert_then_segment(tmp_path, capsys):
+    from wallwm_train.data.cli import main
+
+    bag = tmp_path / 'rec'
+    write_bag(bag, StoragePlugin.SQLITE3)
+    prof = tmp_path / 'p.yaml'
+    prof.write_text('joint_names: [' + ', '.join(JOINTS) + ']\n'
+                    'cameras: {front: /camera/front/image_raw, '
+                    'wrist: /camera/wrist/image_raw/compressed}\n')
+    assert main(['convert', str(bag), str(tmp_path / 'ds'), '--profile', str(prof)]) == 0
+    assert 'episodes: 2 lengths [45, 30]' in capsys.readouterr().out
+    assert main(['segment', str(tmp_path / 'ds'), str(tmp_path / 'seg')]) == 0
+    assert validate(tmp_path / 'seg') == []
+    assert main(['convert', str(bag), str(tmp_path / 'ds'), '--profile', str(prof)]) == 2
+    assert 'exists' in capsys.readouterr().err

@@ -233,7 +233,7 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
             late = start - span['start_time']
             report.dropped.append(f'episode at {span["start_time"]:.3f}: {late:.3f} s before '
                                   'every topic had published (late topic)')
-        grid = start + np.arange(int(np.floor((end - start) / dt + 1e-9)) + 1) * dt  # (T,)
+        grid = start + np.arange(int(np.floor((end - start + STAMP_TOL_S) / dt)) + 1) * dt  # (T,)
         if len(grid) < 2:
             report.dropped.append(f'episode at {span["start_time"]:.3f}: no overlap of all topics')
             continue

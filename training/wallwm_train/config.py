@@ -127,6 +127,7 @@ class TrainConfig:
     seed: int = 0
     sampler_alpha: float = 0.5  # cluster temperature of ClusterBalancedSampler
     num_clusters: int = 8
+    caption_embedding: str = 'minilm'  # sampler clustering: 'minilm' or 'tfidf'
     log_every: int = 10
     checkpoint_every: int = 500
     caption_weight: float = 0.5
@@ -143,6 +144,10 @@ class TrainConfig:
             )
         if self.steps < 1 or self.batch_size < 1:
             raise ValueError(f'steps {self.steps} and batch_size {self.batch_size} must be >= 1')
+        if self.caption_embedding not in ('minilm', 'tfidf'):
+            raise ValueError(
+                f"caption_embedding {self.caption_embedding!r}: expected 'minilm' or 'tfidf'"
+            )
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(
                 f'warmup_steps {self.warmup_steps} must be >= 0 and min_lr_ratio '

@@ -324,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=cfg.train.seed,
         rank=env.rank,
         world_size=env.world_size,
+        embedding=cfg.train.caption_embedding,
     )
     args.out.mkdir(parents=True, exist_ok=True)
     if env.rank == 0:

@@ -1,9 +1,9 @@
 """`wallwm-data`: convert, segment, inspect and check event datasets.
 
-    wallwm-data convert rec/ data/real --profile so101_sim   # rosbag2 -> dataset (+ drop report)
-    wallwm-data segment data/real data/real_auto             # add auto events where none exist
-    wallwm-data validate data/sim                # every problem with its location; exit 1 if any
-    wallwm-data stats data/sim --plot stats.png  # episodes, events, durations, cluster sizes
+wallwm-data convert rec/ data/real --profile so101_sim   # rosbag2 -> dataset (+ drop report)
+wallwm-data segment data/real data/real_auto             # add auto events where none exist
+wallwm-data validate data/sim                # every problem with its location; exit 1 if any
+wallwm-data stats data/sim --plot stats.png  # episodes, events, durations, cluster sizes
 """
 
 import argparse
@@ -39,8 +39,12 @@ def cmd_segment(args) -> int:
     from wallwm_train.data.segment import merge
     from wallwm_train.data.segment import segment
 
-    config = SegmentConfig(gripper_speed=args.gripper_speed, pause_speed=args.pause_speed,
-                           pause_s=args.pause_s, min_event_s=args.min_event_s)
+    config = SegmentConfig(
+        gripper_speed=args.gripper_speed,
+        pause_speed=args.pause_speed,
+        pause_s=args.pause_s,
+        min_event_s=args.min_event_s,
+    )
     ds = LeRobotDataset(args.dataset)
     gripper = ds.joint_names.index(args.gripper) if args.gripper in ds.joint_names else -1
     if ds.num_episodes == 0:
@@ -48,16 +52,19 @@ def cmd_segment(args) -> int:
     features = ds.info['features']
     cameras = {c: tuple(features['observation.images.' + c]['shape'][:2]) for c in ds.camera_names}
     added = 0
-    with LeRobotWriter(args.out, ds.fps, ds.joint_names, cameras,
-                       ds.info.get('robot_type') or 'so101') as writer:
+    with LeRobotWriter(
+        args.out, ds.fps, ds.joint_names, cameras, ds.info.get('robot_type') or 'so101'
+    ) as writer:
         for i in tqdm(range(ds.num_episodes), desc='segment', unit='ep'):
             ep = ds.episode(i)
             auto = segment(ep.state, ds.fps, ep.task, gripper, ds.joint_names, config)
             events = merge(ep.events, auto)
             added += len(events) - len(ep.events)
             writer.add_episode(ep.task, ep.state, ep.action, ep.images, events)
-    print(f'{ds.num_episodes} episodes, {added} auto events added (imported events kept); '
-          f'wrote {args.out}')
+    print(
+        f'{ds.num_episodes} episodes, {added} auto events added (imported events kept); '
+        f'wrote {args.out}'
+    )
     return 0
 
 
@@ -77,15 +84,23 @@ def cmd_stats(args) -> int:
 
     ds = LeRobotDataset(args.dataset)
     durations = np.array([e.end - e.start for _, e in ds.events])
-    sampler = ClusterBalancedSampler(ds, alpha=args.alpha, num_clusters=args.clusters, seed=0)
+    sampler = ClusterBalancedSampler(
+        ds, alpha=args.alpha, num_clusters=args.clusters, seed=0, embedding=args.embedding
+    )
     sources = Counter(e.source for _, e in ds.events)
-    print(f'episodes: {ds.num_episodes}, frames: {ds.info["total_frames"]}, fps: {ds.fps}, '
-          f'cameras: {ds.camera_names}')
-    print(f'events: {len(ds.events)} ({dict(sources)}); duration [frames] min {durations.min()}, '
-          f'median {np.median(durations):.0f}, max {durations.max()}')
-    print(f'clusters (k-means, k={len(sampler.sizes)}): sizes {sorted(sampler.sizes.tolist())}; '
-          f'draw probabilities at alpha={args.alpha}: '
-          f'{np.round(sorted(sampler.probabilities), 3).tolist()}')
+    print(
+        f'episodes: {ds.num_episodes}, frames: {ds.info["total_frames"]}, fps: {ds.fps}, '
+        f'cameras: {ds.camera_names}'
+    )
+    print(
+        f'events: {len(ds.events)} ({dict(sources)}); duration [frames] min {durations.min()}, '
+        f'median {np.median(durations):.0f}, max {durations.max()}'
+    )
+    print(
+        f'clusters (k-means, k={len(sampler.sizes)}): sizes {sorted(sampler.sizes.tolist())}; '
+        f'draw probabilities at alpha={args.alpha}: '
+        f'{np.round(sorted(sampler.probabilities), 3).tolist()}'
+    )
     captions = Counter(e.caption for _, e in ds.events)
     for caption, n in captions.most_common(args.top):
         print(f'  {n:5d}  {caption}')
@@ -102,8 +117,12 @@ def cmd_stats(args) -> int:
         order = np.argsort(sampler.sizes)[::-1]
         ax_c.bar(range(len(order)), sampler.sizes[order], color='tab:orange', label='events')
         ax_c2 = ax_c.twinx()
-        ax_c2.plot(range(len(order)), sampler.probabilities[order], 'k.-',
-                   label=f'draw probability (alpha={args.alpha})')
+        ax_c2.plot(
+            range(len(order)),
+            sampler.probabilities[order],
+            'k.-',
+            label=f'draw probability (alpha={args.alpha})',
+        )
         ax_c.set_xlabel('cluster (by size)')
         ax_c.set_ylabel('events')
         ax_c2.set_ylabel('draw probability')
@@ -121,8 +140,12 @@ def main(argv=None) -> int:
     c.add_argument('bag', type=Path)
     c.add_argument('out', type=Path)
     c.add_argument('--profile', default='so101_sim', help='built-in name or YAML path')
-    c.add_argument('--events', type=Path, default=None,
-                   help='events JSON/CSV (default: <bag>.events.json if present, else auto)')
+    c.add_argument(
+        '--events',
+        type=Path,
+        default=None,
+        help='events JSON/CSV (default: <bag>.events.json if present, else auto)',
+    )
     g = sub.add_parser('segment', help='add auto events; imported captions win')
     g.add_argument('dataset', type=Path)
     g.add_argument('out', type=Path)
@@ -138,11 +161,21 @@ def main(argv=None) -> int:
     s.add_argument('--plot', type=Path, default=None)
     s.add_argument('--alpha', type=float, default=0.5)
     s.add_argument('--clusters', type=int, default=8)
+    s.add_argument(
+        '--embedding',
+        choices=['minilm', 'tfidf'],
+        default='minilm',
+        help='caption embedding for clustering (tfidf: no model load)',
+    )
     s.add_argument('--top', type=int, default=10, help='most common captions to list')
     args = parser.parse_args(argv)
     try:
-        commands = {'convert': cmd_convert, 'segment': cmd_segment, 'validate': cmd_validate,
-                    'stats': cmd_stats}
+        commands = {
+            'convert': cmd_convert,
+            'segment': cmd_segment,
+            'validate': cmd_validate,
+            'stats': cmd_stats,
+        }
         return commands[args.command](args)
     except (FileNotFoundError, FileExistsError, ValueError) as error:
         print(f'wallwm-data: {error}', file=sys.stderr)

@@ -10,14 +10,11 @@ from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores
 from rosbags.typesys import get_typestore
-from wallwm_train.data.event import Event
 from wallwm_train.data.lerobot import LeRobotDataset
 from wallwm_train.data.lerobot import validate
 from wallwm_train.data.rosbag import Profile
 from wallwm_train.data.rosbag import builtin_profile
 from wallwm_train.data.rosbag import convert
-from wallwm_train.data.segment import merge
-from wallwm_train.data.segment import segment
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
 JOINTS = ['shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_roll', 'gripper']
@@ -163,40 +160,6 @@ def test_missing_topic_and_bad_encoding_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="required topic '/camera/nope' missing"):
         convert(bag, tmp_path / 'x', bad)
     assert not (tmp_path / 'x').exists()
-
-
-def test_segment_finds_known_boundaries():
-    fps = 30
-    # reach (arm moves 0-45), pause (45-60), close gripper (60-75), lift (75-120)
-    q = np.zeros((120, 6))
-    q[:45, 0] = np.linspace(0, 1, 45)
-    q[45:, 0] = 1.0
-    q[:60, 5] = 1.0
-    q[60:75, 5] = np.linspace(1.0, 0.2, 15)
-    q[75:, 5] = 0.2
-    q[75:, 1] = np.linspace(0, -0.8, 45)
-    events = segment(q, fps, 'pick the cube', joint_names=JOINTS)
-    cuts = [e.start for e in events[1:]]
-    truth = [45, 60, 75]
-    assert len(cuts) == len(truth), cuts
-    assert all(abs(c - t) <= 2 for c, t in zip(cuts, truth, strict=False)), cuts
-    assert events[0].start == 0 and events[-1].end == 120
-    assert all(e.source == 'auto' for e in events)
-    captions = [e.caption for e in events]
-    assert captions[0].startswith('move the arm (shoulder pan +)')
-    assert captions[1].startswith('hold still')
-    assert captions[2] == 'close the gripper to pick the cube'
-    assert captions[3].startswith('move the arm (shoulder lift -)')
-
-
-def test_imported_captions_win():
-    q = np.zeros((60, 6))
-    q[:, 0] = np.linspace(0, 1, 60)
-    auto = segment(q, 30)
-    imported = [Event(10, 30, 'wave', source='sidecar')]
-    merged = merge(imported, [*auto, Event(30, 60, 'other', source='auto')])
-    assert imported[0] in merged
-    assert all(e.end <= 10 or e.start >= 30 for e in merged if e.source == 'auto')
 
 
 def test_cli_convert_then_segment(tmp_path, capsys):

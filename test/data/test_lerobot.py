@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
 from wallwm_train.data.event import Event
 from wallwm_train.data.lerobot import LeRobotDataset
 from wallwm_train.data.lerobot import LeRobotWriter

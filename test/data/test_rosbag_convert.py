@@ -1,5 +1,6 @@
 """rosbag2 bags written here with `rosbags` (mcap and sqlite3) convert into valid datasets."""
 
+import dataclasses
 import io
 import json
 
@@ -35,16 +36,42 @@ def _q(t):
     return np.array([0.5 * np.sin(t + i) for i in range(6)])
 
 
-def write_bag(path, storage, front_color=(200, 10, 20)):
+def _tf_messages():
+    """base_link -static-> shoulder -/tf at 50 Hz-> upper_arm -static-> gripper_tip: the upper
+    arm turns about z by 0.3 rad/s, the tip sits 0.2 m along its x axis."""
+    tf_t = TS.types['geometry_msgs/msg/TransformStamped']
+    tr_t = TS.types['geometry_msgs/msg/Transform']
+    vec, quat = TS.types['geometry_msgs/msg/Vector3'], TS.types['geometry_msgs/msg/Quaternion']
+    msg_t = TS.types['tf2_msgs/msg/TFMessage']
+
+    def stamped(t, parent, child, xyz, yaw):
+        return tf_t(header=TS.types['std_msgs/msg/Header'](stamp=_time(t), frame_id=parent),
+                    child_frame_id=child,
+                    transform=tr_t(translation=vec(x=xyz[0], y=xyz[1], z=xyz[2]),
+                                   rotation=quat(x=0.0, y=0.0, z=np.sin(yaw / 2),
+                                                 w=np.cos(yaw / 2))))
+
+    static = msg_t(transforms=[stamped(T0, 'base_link', 'shoulder', (0, 0, 0.1), 0.0),
+                               stamped(T0, 'upper_arm', 'gripper_tip', (0.2, 0, 0), 0.0)])
+    msgs = [('/tf_static', static, msg_t.__msgtype__, T0)]
+    for k in range(0, 201):
+        t = T0 + k / 50
+        msgs.append(('/tf', msg_t(transforms=[stamped(t, 'shoulder', 'upper_arm', (0, 0, 0),
+                                                      0.3 * (t - T0))]), msg_t.__msgtype__, t))
+    return msgs
+
+
+def write_bag(path, storage, front_color=(200, 10, 20), tf=False):
     """4 s at 30 Hz: front raw rgb8; wrist compressed PNG starting 0.5 s late; joint states in
-    a shuffled order with an extra joint, duplicated and out-of-order; no joints in 2.0-3.0 s."""
+    a shuffled order with an extra joint, duplicated and out-of-order; no joints in 2.0-3.0 s;
+    with `tf`, the transforms of `_tf_messages`."""
     js_t = TS.types['sensor_msgs/msg/JointState']
     img_t = TS.types['sensor_msgs/msg/Image']
     cimg_t = TS.types['sensor_msgs/msg/CompressedImage']
     traj_t = TS.types['trajectory_msgs/msg/JointTrajectory']
     point_t = TS.types['trajectory_msgs/msg/JointTrajectoryPoint']
     dur = TS.types['builtin_interfaces/msg/Duration']
-    msgs = []
+    msgs = _tf_messages() if tf else []
     order = [3, 5, 0, 2, 1, 4]
     for k in range(0, 120):
         t = T0 + k / FPS
@@ -151,6 +178,31 @@ def test_convert_whole_bag_splits_at_gap_and_segments(tmp_path):
     for i, length in enumerate(report.episodes):
         evs = [e for ep, e in ds.events if ep == i]
         assert evs[0].start == 0 and evs[-1].end == length
+
+
+def test_end_effector_pose_from_tf(tmp_path):
+    bag = tmp_path / 'rec'
+    write_bag(bag, StoragePlugin.MCAP, tf=True)
+    with_tf = dataclasses.replace(profile(), tf_base_frame='base_link',
+                                  tf_ee_frame='gripper_tip')
+    convert(bag, tmp_path / 'ds', with_tf)
+    assert validate(tmp_path / 'ds') == []
+    ds = LeRobotDataset(tmp_path / 'ds')
+    assert ds.extra_features == ['observation.ee_pose']
+    ep = ds.episode(0)
+    yaw = 0.3 * (0.5 + np.arange(len(ep.state)) / FPS)   # the episode starts with the wrist cam
+    expected = np.stack([0.2 * np.cos(yaw), 0.2 * np.sin(yaw), np.full_like(yaw, 0.1),
+                         0 * yaw, 0 * yaw, np.sin(yaw / 2), np.cos(yaw / 2)], 1)
+    np.testing.assert_allclose(ep.extra['observation.ee_pose'], expected, atol=1e-5)
+
+    unconnected = dataclasses.replace(with_tf, tf_ee_frame='camera_link')
+    with pytest.raises(ValueError, match="no transform chain connects 'base_link' and "
+                                         "'camera_link'"):
+        convert(bag, tmp_path / 'x', unconnected)
+    write_bag(tmp_path / 'no_tf', StoragePlugin.MCAP)
+    with pytest.raises(ValueError, match='no /tf or /tf_static'):
+        convert(tmp_path / 'no_tf', tmp_path / 'y', with_tf)
+    assert not (tmp_path / 'x').exists() and not (tmp_path / 'y').exists()
 
 
 def test_missing_topic_and_bad_encoding_are_clear_errors(tmp_path):

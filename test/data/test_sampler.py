@@ -2,9 +2,9 @@
 resumable mid-stream, disjoint under DDP."""
 
 import itertools
+
 import numpy as np
 import pytest
-
 from wallwm_train.data.event import Event
 from wallwm_train.data.sampler import ClusterBalancedSampler
 from wallwm_train.data.sampler import caption_vectors

@@ -3,12 +3,13 @@ defaults against the simulation expert's narrated event boundaries."""
 
 import numpy as np
 import pytest
-from wallwm_sim.env.expert import run_expert
-from wallwm_sim.env.tabletop_env import TabletopEnv
 from wallwm_train.data.event import Event
 from wallwm_train.data.segment import boundaries
 from wallwm_train.data.segment import merge
 from wallwm_train.data.segment import segment
+
+from wallwm_sim.env.expert import run_expert
+from wallwm_sim.env.tabletop_env import TabletopEnv
 
 FPS = 30
 JOINTS = ['shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_roll', 'gripper']

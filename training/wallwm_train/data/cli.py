@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wallwm_train.data.segment import DEFAULT as SEGMENT
+
 
 def cmd_convert(args) -> int:
     from wallwm_train.data.rosbag import Profile
@@ -43,6 +45,7 @@ def cmd_segment(args) -> int:
         gripper_speed=args.gripper_speed,
         pause_speed=args.pause_speed,
         pause_s=args.pause_s,
+        minimum_ratio=args.minimum_ratio,
         min_event_s=args.min_event_s,
     )
     ds = LeRobotDataset(args.dataset)
@@ -52,15 +55,21 @@ def cmd_segment(args) -> int:
     features = ds.info['features']
     cameras = {c: tuple(features['observation.images.' + c]['shape'][:2]) for c in ds.camera_names}
     added = 0
+    extra_features = {key: features[key]['names'] for key in ds.extra_features}
     with LeRobotWriter(
-        args.out, ds.fps, ds.joint_names, cameras, ds.info.get('robot_type') or 'so101'
+        args.out,
+        ds.fps,
+        ds.joint_names,
+        cameras,
+        ds.info.get('robot_type') or 'so101',
+        extra_features,
     ) as writer:
         for i in tqdm(range(ds.num_episodes), desc='segment', unit='ep'):
             ep = ds.episode(i)
             auto = segment(ep.state, ds.fps, ep.task, gripper, ds.joint_names, config)
             events = merge(ep.events, auto)
             added += len(events) - len(ep.events)
-            writer.add_episode(ep.task, ep.state, ep.action, ep.images, events)
+            writer.add_episode(ep.task, ep.state, ep.action, ep.images, events, ep.extra)
     print(
         f'{ds.num_episodes} episodes, {added} auto events added (imported events kept); '
         f'wrote {args.out}'
@@ -150,10 +159,22 @@ def main(argv=None) -> int:
     g.add_argument('dataset', type=Path)
     g.add_argument('out', type=Path)
     g.add_argument('--gripper', default='gripper', help='gripper joint name')
-    g.add_argument('--gripper-speed', type=float, default=0.3, help='rad/s: gripper moving')
-    g.add_argument('--pause-speed', type=float, default=0.05, help='rad/s: arm at rest')
-    g.add_argument('--pause-s', type=float, default=0.3, help='a rest this long is a pause')
-    g.add_argument('--min-event-s', type=float, default=0.4, help='shortest event')
+    g.add_argument(
+        '--gripper-speed', type=float, default=SEGMENT.gripper_speed, help='rad/s: gripper moving'
+    )
+    g.add_argument(
+        '--pause-speed', type=float, default=SEGMENT.pause_speed, help='rad/s: arm at rest'
+    )
+    g.add_argument(
+        '--pause-s', type=float, default=SEGMENT.pause_s, help='a rest this long is a pause'
+    )
+    g.add_argument(
+        '--minimum-ratio',
+        type=float,
+        default=SEGMENT.minimum_ratio,
+        help='speed minima below this x median speed are boundaries',
+    )
+    g.add_argument('--min-event-s', type=float, default=SEGMENT.min_event_s, help='shortest event')
     v = sub.add_parser('validate', help='check a dataset; report every problem')
     v.add_argument('dataset', type=Path)
     s = sub.add_parser('stats', help='episodes, events, durations, clusters (+ PNG plot)')

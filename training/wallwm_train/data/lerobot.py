@@ -53,7 +53,10 @@ class LeRobotWriter:
     """Write episodes; `close()` (or leaving the `with` block) finalises the dataset."""
 
     def __init__(self, root: str | Path, fps: int, joint_names: list[str],
-                 cameras: dict[str, tuple[int, int]], robot_type: str = 'so101'):
+                 cameras: dict[str, tuple[int, int]], robot_type: str = 'so101',
+                 extra_features: dict[str, list[str]] | None = None):
+        """`extra_features`: further float32 vector observations per frame, e.g.
+        {'observation.ee_pose': ['x', 'y', 'z', 'qx', 'qy', 'qz', 'qw']}."""
         self.root = Path(root)
         if self.root.exists():
             raise FileExistsError(f'{self.root} exists; the writer creates a new dataset')
@@ -61,6 +64,7 @@ class LeRobotWriter:
         self.joint_names = list(joint_names)
         self.cameras = dict(cameras)
         self.robot_type = robot_type
+        self.extra_features = dict(extra_features or {})
         self._tmp = self.root.with_name(f'.{self.root.name}.partial-{os.getpid()}')
         if self._tmp.exists():
             shutil.rmtree(self._tmp)
@@ -85,19 +89,28 @@ class LeRobotWriter:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     def add_episode(self, task: str, state: np.ndarray, action: np.ndarray,
-                    images: dict[str, np.ndarray], events: list[Event]) -> int:
+                    images: dict[str, np.ndarray], events: list[Event],
+                    extra: dict[str, np.ndarray] | None = None) -> int:
         state = np.asarray(state, np.float32)
+        extra = {k: np.asarray(v, np.float32) for k, v in (extra or {}).items()}
         action = np.asarray(action, np.float32)
         length, joints = state.shape
         if joints != len(self.joint_names) or action.shape != state.shape:
             raise ValueError(f'state {state.shape} and action {action.shape} must both be '
                              f'(T, {len(self.joint_names)})')
         if set(images) != set(self.cameras):
-            raise ValueError(f'images for {sorted(images)}, dataset cameras {sorted(self.cameras)}')
+            raise ValueError(f'images for {sorted(images)}, dataset cameras '
+                             f'{sorted(self.cameras)}')
         for cam, (h, w) in self.cameras.items():
             if images[cam].shape != (length, h, w, 3) or images[cam].dtype != np.uint8:
                 raise ValueError(f'{cam}: images {images[cam].shape} {images[cam].dtype}, '
                                  f'expected ({length}, {h}, {w}, 3) uint8')
+        if set(extra) != set(self.extra_features):
+            raise ValueError(f'extra features {sorted(extra)}, dataset has '
+                             f'{sorted(self.extra_features)}')
+        for key, names in self.extra_features.items():
+            if extra[key].shape != (length, len(names)):
+                raise ValueError(f'{key}: {extra[key].shape}, expected ({length}, {len(names)})')
         for e in events:
             if e.end > length:
                 raise ValueError(f'event {e.caption!r} ends at {e.end} > episode length {length}')
@@ -108,6 +121,8 @@ class LeRobotWriter:
             STATE: pa.array(list(state), pa.list_(pa.float32(), joints)),
             ACTION: pa.array(list(action), pa.list_(pa.float32(), joints)),
         }
+        for key, values in extra.items():
+            columns[key] = pa.array(list(values), pa.list_(pa.float32(), values.shape[1]))
         for cam in self.cameras:
             columns[IMAGE_PREFIX + cam] = pa.array(
                 [{'bytes': _png(f), 'path': None} for f in images[cam]], _IMAGE_TYPE)
@@ -127,7 +142,7 @@ class LeRobotWriter:
         for e in events:
             self._events.append({'episode_index': episode, 'start': e.start, 'end': e.end,
                                  'caption': e.caption, 'level': e.level, 'source': e.source})
-        for key, values in ((STATE, state), (ACTION, action)):
+        for key, values in ((STATE, state), (ACTION, action), *extra.items()):
             acc = self._sums.setdefault(key, [np.inf, -np.inf, 0.0, 0.0, 0])
             acc[0] = np.minimum(acc[0], values.min(0))
             acc[1] = np.maximum(acc[1], values.max(0))
@@ -162,6 +177,8 @@ class LeRobotWriter:
             STATE: {'dtype': 'float32', 'shape': [joints], 'names': self.joint_names},
             ACTION: {'dtype': 'float32', 'shape': [joints], 'names': self.joint_names},
         }
+        for key, names in self.extra_features.items():
+            features[key] = {'dtype': 'float32', 'shape': [len(names)], 'names': list(names)}
         for cam, (h, w) in self.cameras.items():
             features[IMAGE_PREFIX + cam] = {'dtype': 'image', 'shape': [h, w, 3],
                                             'names': ['height', 'width', 'channels']}
@@ -214,6 +231,7 @@ class Episode:
     action: np.ndarray                 # (T, J) float32
     images: dict[str, np.ndarray]      # camera -> (T, H, W, 3) uint8 RGB
     events: list[Event] = field(default_factory=list)
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. observation.ee_pose (T, 7)
 
 
 class LeRobotDataset:
@@ -233,6 +251,8 @@ class LeRobotDataset:
         features = self.info['features']
         self.joint_names = list(features[STATE]['names'])
         self.camera_names = [k[len(IMAGE_PREFIX):] for k in features if k.startswith(IMAGE_PREFIX)]
+        self.extra_features = [k for k, f in features.items() if f['dtype'] == 'float32'
+                               and k not in (STATE, ACTION, 'timestamp')]
         self._episodes = pq.read_table(self.root / EPISODES_PATH).to_pylist()
         self.num_episodes = len(self._episodes)
         events_path = self.root / EVENTS_PATH
@@ -263,7 +283,8 @@ class LeRobotDataset:
         images = {cam: np.stack([_unpng(v['bytes']) for v in rows[IMAGE_PREFIX + cam].to_pylist()])
                   for cam in self.camera_names}
         events = [e for ep, e in self.events if ep == i]
-        return Episode(meta['tasks'][0], state, action, images, events)
+        extra = {key: np.asarray(rows[key].to_pylist(), np.float32) for key in self.extra_features}
+        return Episode(meta['tasks'][0], state, action, images, events, extra)
 
 
 def validate(root: str | Path) -> list[str]:

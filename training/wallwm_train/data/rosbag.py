@@ -6,6 +6,9 @@ published (late topics delay the start; the frames before are reported as droppe
 - joints: linear interpolation between the samples around each grid time;
 - action: the first point of the latest JointTrajectory at or before the grid time; without an
   action topic (warning) the action is the next step's measured state.
+- end-effector pose (optional, `tf_base_frame` and `tf_ee_frame` in the profile): the /tf and
+  /tf_static chain from base to end effector, interpolated at the grid time (`data/tf.py`), as
+  `observation.ee_pose` (x, y, z, qx, qy, qz, qw in the base frame).
 Stamps: header stamps (the receive time when a header is zero); out-of-order messages are sorted,
 duplicated stamps keep the first message. A grid time whose nearest earlier sample of any topic is
 older than `max_gap_s` (for joints: that lies between samples more than `max_gap_s` apart) is
@@ -28,6 +31,10 @@ from PIL import Image
 from wallwm_train.data.event import Event
 from wallwm_train.data.lerobot import LeRobotWriter
 from wallwm_train.data.segment import segment
+from wallwm_train.data.tf import POSE_NAMES
+from wallwm_train.data.tf import TF_MESSAGE
+from wallwm_train.data.tf import TF_TOPICS
+from wallwm_train.data.tf import TfTree
 
 SIDECAR_SUFFIX = '.events.json'
 JOINT_STATE = 'sensor_msgs/msg/JointState'
@@ -35,6 +42,7 @@ IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 TRAJECTORY = 'trajectory_msgs/msg/JointTrajectory'
 STAMP_TOL_S = 1e-6   # a stamp this close to a grid time counts as at it (ns rounding)
+EE_POSE = 'observation.ee_pose'
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,8 @@ class Profile:
     robot_type: str = 'so101'
     default_task: str = ''
     gripper_index: int = -1
+    tf_base_frame: str = ''                 # both set: add the end-effector pose from /tf
+    tf_ee_frame: str = ''
 
     @classmethod
     def load(cls, path: str | Path) -> 'Profile':
@@ -60,7 +70,13 @@ class Profile:
         if 'joint_names' not in raw or 'cameras' not in raw:
             raise ValueError(f'{path}: a profile needs joint_names and cameras')
         raw['joint_names'] = tuple(raw['joint_names'])
+        if bool(raw.get('tf_base_frame')) != bool(raw.get('tf_ee_frame')):
+            raise ValueError(f'{path}: set both tf_base_frame and tf_ee_frame, or neither')
         return cls(**raw)
+
+    @property
+    def wants_ee_pose(self) -> bool:
+        return bool(self.tf_base_frame and self.tf_ee_frame)
 
 
 def builtin_profile(name: str) -> Path:
@@ -178,12 +194,19 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
         for topic in topic_cam:
             if topics[topic] not in (IMAGE, COMPRESSED):
                 raise ValueError(f'{bag}: {topic} is {topics[topic]}, not an image')
+        tf_topics = [t for t in TF_TOPICS if topics.get(t) == TF_MESSAGE]
+        if profile.wants_ee_pose and not tf_topics:
+            raise ValueError(f'{bag}: the profile asks for the end-effector pose '
+                             f'({profile.tf_base_frame} -> {profile.tf_ee_frame}) but the bag has '
+                             'no /tf or /tf_static')
+        tree = TfTree()
         has_action = profile.action_topic in topics
         if not has_action:
             report.warnings.append(f'no {profile.action_topic}: action = next measured state')
         wanted = [c for c in reader.connections
                   if c.topic in topic_cam or c.topic == profile.joint_topic
-                  or (has_action and c.topic == profile.action_topic)]
+                  or (has_action and c.topic == profile.action_topic)
+                  or (profile.wants_ee_pose and c.topic in tf_topics)]
         messages = reader.messages(connections=wanted)
         for conn, t_ns, raw in tqdm(messages, disable=not progress, desc='read', unit='msg'):
             if conn.topic in topic_cam:
@@ -192,7 +215,13 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
                 imgs[topic_cam[conn.topic]].append((_stamp(msg, t_ns), msg, conn.msgtype))
                 continue
             msg = reader.deserialize(raw, conn.msgtype)
-            if conn.topic == profile.joint_topic:
+            if conn.topic in TF_TOPICS:
+                for tf in msg.transforms:
+                    tr, rot = tf.transform.translation, tf.transform.rotation
+                    tree.add(tf.header.frame_id, tf.child_frame_id, _stamp(tf, t_ns),
+                             (tr.x, tr.y, tr.z), (rot.x, rot.y, rot.z, rot.w),
+                             static=conn.topic == '/tf_static')
+            elif conn.topic == profile.joint_topic:
                 names = list(msg.name)
                 missing = [n for n in profile.joint_names if n not in names]
                 if missing:
@@ -219,6 +248,9 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
     sidecar = _load_events(bag, events)
     t0 = max([js[0][0], *(v[0][0] for v in imgs.values())] + ([act[0][0]] if act else []))
     t1 = min([js[-1][0], *(v[-1][0] for v in imgs.values())])
+    if profile.wants_ee_pose:
+        tf_from, tf_to = tree.span(profile.tf_base_frame, profile.tf_ee_frame)
+        t0, t1 = max(t0, tf_from), min(t1, tf_to)
     spans = sidecar or [{'start_time': t0, 'end_time': t1, 'task': profile.default_task,
                          'events': None}]
     js_t = np.array([s[0] for s in js])
@@ -257,6 +289,13 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
                 report.dropped.append(f'{topic}: {int(bad.sum())} steps from {grid[bad][0]:.3f}s '
                                       f'(gap over {profile.max_gap_s}s)')
             ok &= ~bad
+        if profile.wants_ee_pose:  # interpolated across at most max_gap_s, like the joints
+            ee_pose, spacing = tree.poses(profile.tf_base_frame, profile.tf_ee_frame, grid)
+            bad = spacing > profile.max_gap_s
+            if bad.any():
+                report.dropped.append(f'/tf: {int(bad.sum())} steps from {grid[bad][0]:.3f}s '
+                                      f'(gap over {profile.max_gap_s}s)')
+            ok &= ~bad
         # contiguous runs of valid steps become episodes
         edges = np.flatnonzero(np.diff(np.r_[0, ok.astype(int), 0]))
         for a, b in zip(edges[::2], edges[1::2], strict=False):
@@ -292,12 +331,14 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
             if not evs:
                 evs = segment(state, profile.fps, task, profile.gripper_index,
                               list(profile.joint_names))
+            extra = {EE_POSE: ee_pose[a:b]} if profile.wants_ee_pose else {}
             if writer is None:
                 cams = {cam: v.shape[1:3] for cam, v in images.items()}
                 writer = LeRobotWriter(out, profile.fps, list(profile.joint_names), cams,
-                                       profile.robot_type)
+                                       profile.robot_type,
+                                       {EE_POSE: POSE_NAMES} if extra else None)
             writer.add_episode(task, state.astype(np.float32), action.astype(np.float32),
-                               images, evs)
+                               images, evs, extra)
             report.episodes.append(len(g))
             report.frames += len(g) * len(images)
     if writer is None:

@@ -10,8 +10,9 @@ Boundaries are placed where the behaviour changes, in this order of evidence:
 Boundaries closer than `min_event_s` to a stronger one are dropped, so events are never shorter
 than that. On 160 simulation expert episodes of all families, whose events the expert narrates,
 these defaults found 98% of the true boundaries within 0.3 s, and 75% of the boundaries they
-placed were true ones (test/data/test_segment.py checks >= 90% and >= 65% on 12 episodes). Captions come from templates over what is known (gripper action, dominant motion
-direction, task text); events are marked source='auto'.
+placed were true ones (test/data/test_segment.py checks >= 90% and >= 65% on 12 episodes).
+Captions come from templates over what is known (gripper action, dominant motion direction,
+task text); events are marked source='auto'.
 """
 
 from dataclasses import dataclass

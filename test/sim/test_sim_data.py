@@ -105,6 +105,32 @@ def test_dataset_holds_the_expert_episodes(tmp_path, reference):
         ]
 
 
+def test_generated_bag_converts_back_into_the_expert_episodes(tmp_path, reference):
+    """sim -> rosbag2 -> `wallwm-data convert` gives the data a direct write gives: the path a
+    user's own recordings take."""
+    from wallwm_train.data.lerobot import LeRobotDataset
+    from wallwm_train.data.lerobot import validate
+    from wallwm_train.data.rosbag import Profile
+    from wallwm_train.data.rosbag import builtin_profile
+    from wallwm_train.data.rosbag import convert
+
+    bag = tmp_path / 'sim_bag'
+    generate(CONFIG, out=None, bag=bag, progress=False)
+    report = convert(bag, tmp_path / 'converted', Profile.load(builtin_profile('so101_sim')))
+    assert validate(tmp_path / 'converted') == []
+    ds = LeRobotDataset(tmp_path / 'converted')
+    assert report.episodes == [len(ref[1]) for ref in reference], report.text()
+    for i, (task, states, actions, images, events) in enumerate(reference):
+        ep = ds.episode(i)
+        assert ep.task == task
+        np.testing.assert_allclose(ep.state, states, atol=1e-5)
+        np.testing.assert_allclose(ep.action, actions, atol=1e-5)
+        np.testing.assert_array_equal(ep.images['front'], images['front'])
+        assert [(e.start, e.end, e.caption, e.source) for e in ep.events] == [
+            (e.start, e.end, e.caption, 'sidecar') for e in events
+        ]
+
+
 def test_bad_requests_fail_clearly(tmp_path, capsys):
     with pytest.raises(ValueError, match='unknown task families'):
         GenerateConfig(episodes=1, families=('juggle',))

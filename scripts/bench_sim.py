@@ -11,6 +11,7 @@ os.environ.setdefault('MUJOCO_GL', 'egl')
 os.environ.setdefault('MESA_SHADER_CACHE_DISABLE', 'true')
 
 import numpy as np  # noqa: E402
+
 from wallwm_sim.env.scene import SceneConfig  # noqa: E402
 from wallwm_sim.env.tabletop_env import TabletopEnv  # noqa: E402
 

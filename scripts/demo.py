@@ -15,7 +15,6 @@ import os
 import random
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,14 +23,15 @@ DEFAULT_BUNDLE = REPO / 'models' / 'default'
 
 def build_quick_bundle(out: Path, episodes_per_family: int, steps: int) -> Path:
     """Expert episodes from the sim -> tiny config trained in memory -> exported bundle."""
-    from wallwm_sim.env.expert import run_expert
-    from wallwm_sim.env.scene import SceneConfig
-    from wallwm_sim.env.tabletop_env import TabletopEnv
     from wallwm_train.config import load_config
     from wallwm_train.export import export_bundle
     from wallwm_train.testing import Episode
     from wallwm_train.testing import Event
     from wallwm_train.train import fit_in_memory
+
+    from wallwm_sim.env.expert import run_expert
+    from wallwm_sim.env.scene import SceneConfig
+    from wallwm_sim.env.tabletop_env import TabletopEnv
 
     episodes = []
     with TabletopEnv(SceneConfig(image_height=64, image_width=64)) as env:

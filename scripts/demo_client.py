@@ -13,6 +13,7 @@ from rclpy.executors import MultiThreadedExecutor
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 from sensor_msgs.msg import JointState
+
 from wallwm_msgs.action import ExecuteEvent
 from wallwm_msgs.msg import EventStatus
 from wallwm_msgs.msg import TaskStatus

@@ -19,8 +19,9 @@ def _gif(frames, path: Path) -> None:
 
 
 def _plot(run, path: Path) -> None:
-    fig, (ax_j, ax_e) = plt.subplots(2, 1, figsize=(10, 6), sharex=True,
-                                     gridspec_kw={'height_ratios': [3, 2]})
+    fig, (ax_j, ax_e) = plt.subplots(
+        2, 1, figsize=(10, 6), sharex=True, gridspec_kw={'height_ratios': [3, 2]}
+    )
     if run.joints:
         joints = np.array(run.joints)
         for j, name in enumerate(JOINTS):
@@ -43,25 +44,42 @@ def _plot(run, path: Path) -> None:
 
 
 def write_report(runs, out: Path, bundle: Path, quick: bool) -> Path:
-    lines = ['# wallwm closed-loop demo', '',
-             f'Bundle: `{bundle}`' + (' — a quick demo model (tiny config, minutes of CPU '
-                                      'training); it closes the loop but is not expected to solve '
-                                      'the tasks.' if quick else ''), '',
-             'Event mode: each expert event description is sent as an `ExecuteEvent` goal; the sim '
-             'and the policy run as separate ROS 2 processes. Held-out instruction paraphrases.', '',
-             '| family | seed | instruction | events completed (boundary or segment end) | success |',
-             '|---|---|---|---|---|']
+    lines = [
+        '# wallwm closed-loop demo',
+        '',
+        f'Bundle: `{bundle}`'
+        + (
+            ' — a quick demo model (tiny config, minutes of CPU '
+            'training); it closes the loop but is not expected to solve '
+            'the tasks.'
+            if quick
+            else ''
+        ),
+        '',
+        'Event mode: each expert event description is sent as an `ExecuteEvent` goal; the sim '
+        'and the policy run as separate ROS 2 processes. Held-out instruction paraphrases.',
+        '',
+        '| family | seed | instruction | events completed (boundary or segment end) | success |',
+        '|---|---|---|---|---|',
+    ]
     for run in runs:
         done = sum(e.success for e in run.events)
-        lines.append(f'| {run.family} | {run.seed} | {run.instruction} | {done}/{len(run.events)} '
-                     f'| {"yes" if run.success else "no"} |')
+        lines.append(
+            f'| {run.family} | {run.seed} | {run.instruction} | {done}/{len(run.events)} '
+            f'| {"yes" if run.success else "no"} |'
+        )
     for run in runs:
         stem = f'{run.family}_{run.seed}'
         if run.frames:
             _gif(run.frames, out / f'{stem}.gif')
         _plot(run, out / f'{stem}.png')
-        lines += ['', f'## {run.family}, seed {run.seed}', '',
-                  f'![camera]({stem}.gif) ![trajectories and events]({stem}.png)', '']
+        lines += [
+            '',
+            f'## {run.family}, seed {run.seed}',
+            '',
+            f'![camera]({stem}.gif) ![trajectories and events]({stem}.png)',
+            '',
+        ]
         lines += [f'- `{e.caption}`: {e.reason} ({e.end - e.start:.1f} s)' for e in run.events]
     path = out / 'report.md'
     path.write_text('\n'.join(lines) + '\n')

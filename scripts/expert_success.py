@@ -7,6 +7,7 @@ import argparse
 import time
 
 from tqdm import tqdm
+
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.tabletop_env import TabletopEnv
 from wallwm_sim.env.tasks import TASK_FAMILIES

@@ -48,7 +48,7 @@ os.environ.update(loopback_ros_env(_random_domain_id(), _SESSION_LOG_DIR))
 
 @pytest.fixture
 def ros_env(monkeypatch, tmp_path) -> dict[str, str]:
-    """A fresh isolated domain for this test: applied to this process, returned for subprocesses."""
+    """A fresh isolated domain for this test: set in this process, returned for subprocesses."""
     log_dir = tmp_path / 'ros_log'
     log_dir.mkdir()
     values = loopback_ros_env(_random_domain_id(), str(log_dir))
@@ -69,8 +69,13 @@ class RosProcesses:
         log_path = self._log_dir / f'{name}.log'
         log = open(log_path, 'w')  # noqa: SIM115 -- closed with the process
         proc = subprocess.Popen(
-            args, cwd=cwd, env=self._env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True)
+            args,
+            cwd=cwd,
+            env=self._env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         self._procs.append((name, proc, log_path))
         return proc
@@ -97,8 +102,10 @@ class RosProcesses:
                 proc.wait(timeout=5)
 
     def dump_logs(self) -> str:
-        return '\n'.join(f'----- {name} (rc={proc.poll()}) -----\n{path.read_text(errors="replace")}'
-                         for name, proc, path in self._procs)
+        return '\n'.join(
+            f'----- {name} (rc={proc.poll()}) -----\n{path.read_text(errors="replace")}'
+            for name, proc, path in self._procs
+        )
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -159,8 +166,12 @@ class SpinningNode:
 @pytest.fixture
 def ros_node(ros_env, request):
     """A spinning rclpy node in the test process, on the test's isolated domain."""
-    spinning = SpinningNode(f'wallwm_test_{request.node.name[:40]}'.replace('[', '_').replace(']', '_')
-                            .replace('-', '_').replace('.', '_'))
+    spinning = SpinningNode(
+        f'wallwm_test_{request.node.name[:40]}'.replace('[', '_')
+        .replace(']', '_')
+        .replace('-', '_')
+        .replace('.', '_')
+    )
     yield spinning.node
     spinning.shutdown()
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from wallwm_bringup import profiles
 from wallwm_bringup import system
 from wallwm_bringup.launcher import executable
@@ -30,15 +31,24 @@ def _broken(tmp_path, edit) -> Path:
     return path
 
 
-@pytest.mark.parametrize('edit, message', [
-    (lambda p: p['joint_limits'].update(lower=[0.0] * 5), 'joint_limits.lower: 5 values for 6'),
-    (lambda p: p['joint_limits']['upper'].__setitem__(2, -5.0), 'elbow_flex: lower -1.69 is not below'),
-    (lambda p: p['joint_limits'].update(max_velocity=[1, 1, 1, 1, 1, -1]), 'must be positive'),
-    (lambda p: p['cameras'].update(transport='h264'), "cameras.transport: 'h264'"),
-    (lambda p: p['profile'].update(camera_encodings=['rgb8']), '1 encodings for 2 cameras'),
-    (lambda p: p.pop('command_topic'), 'command_topic: missing'),
-    (lambda p: p['profile'].update(control_rate_hz='fast'), 'profile.control_rate_hz'),
-])
+@pytest.mark.parametrize(
+    'edit, message',
+    [
+        (
+            lambda p: p['joint_limits'].update(lower=[0.0] * 5),
+            'joint_limits.lower: 5 values for 6',
+        ),
+        (
+            lambda p: p['joint_limits']['upper'].__setitem__(2, -5.0),
+            'elbow_flex: lower -1.69 is not below',
+        ),
+        (lambda p: p['joint_limits'].update(max_velocity=[1, 1, 1, 1, 1, -1]), 'must be positive'),
+        (lambda p: p['cameras'].update(transport='h264'), "cameras.transport: 'h264'"),
+        (lambda p: p['profile'].update(camera_encodings=['rgb8']), '1 encodings for 2 cameras'),
+        (lambda p: p.pop('command_topic'), 'command_topic: missing'),
+        (lambda p: p['profile'].update(control_rate_hz='fast'), 'profile.control_rate_hz'),
+    ],
+)
 def test_a_broken_profile_names_the_problem(tmp_path, edit, message):
     with pytest.raises(profiles.ProfileError, match='invalid robot profile') as error:
         profiles.load(str(_broken(tmp_path, edit)))
@@ -68,8 +78,9 @@ def test_every_setup_names_installed_executables_and_files(tmp_path):
         system.policy('so101_sim', bundle, mode='chunky')
 
 
-@pytest.mark.parametrize('launch_file', sorted((BRINGUP / 'launch').glob('*.launch.py')),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    'launch_file', sorted((BRINGUP / 'launch').glob('*.launch.py')), ids=lambda p: p.name
+)
 def test_launch_files_are_thin_and_document_every_argument(launch_file):
     tree = ast.parse(launch_file.read_text())
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
@@ -78,8 +89,11 @@ def test_launch_files_are_thin_and_document_every_argument(launch_file):
     for call in declared:
         assert any(k.arg == 'description' for k in call.keywords), ast.unparse(call)
     # Nodes come from wallwm_bringup.system (shared with the launcher), not from literals here.
-    used = {c.func.attr for c in calls if isinstance(c.func, ast.Attribute)
-            and getattr(c.func.value, 'id', '') == 'system'}
+    used = {
+        c.func.attr
+        for c in calls
+        if isinstance(c.func, ast.Attribute) and getattr(c.func.value, 'id', '') == 'system'
+    }
     assert used and used <= {'policy', 'sim_setup', 'replay_setup', 'recorder'}
     node_calls = [c for c in calls if getattr(c.func, 'id', '') == 'Node']
     for call in node_calls:

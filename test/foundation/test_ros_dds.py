@@ -28,6 +28,7 @@ def test_event_command_crosses_processes(ros_processes, ros_node, wait_for):
 
 def _start_server_and_client(ros_processes, ros_node, wait_for):
     from rclpy.action import ActionClient
+
     from wallwm_msgs.action import ExecuteEvent
 
     ros_processes.start_python(SCRIPTS / 'execute_event_server.py', name='server')

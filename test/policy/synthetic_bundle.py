@@ -21,6 +21,7 @@ from onnx import numpy_helper
 from tokenizers import Tokenizer
 from tokenizers import models
 from tokenizers import pre_tokenizers
+
 from wallwm_policy.core import manifest as mf
 
 JOINTS = ('shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_roll', 'gripper')

@@ -9,6 +9,7 @@ import pytest
 from synthetic_bundle import JOINTS
 from synthetic_bundle import SyntheticSpec
 from synthetic_bundle import build_bundle
+
 from wallwm_policy.core import manifest as mf
 from wallwm_policy.core.bundle import BundleError
 from wallwm_policy.core.bundle import load_bundle

@@ -3,6 +3,7 @@
 import json
 
 import pytest
+
 from wallwm_policy.core import manifest as mf
 
 J = 6

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.scene import SceneConfig

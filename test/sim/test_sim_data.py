@@ -8,13 +8,14 @@ import pytest
 from rosbags.highlevel import AnyReader
 from rosbags.typesys import Stores
 from rosbags.typesys import get_typestore
+from wallwm_train.sim_data import GenerateConfig
+from wallwm_train.sim_data import generate
+from wallwm_train.sim_data import main
+
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.scene import SceneConfig
 from wallwm_sim.env.tabletop_env import TabletopEnv
-from wallwm_train.sim_data import GenerateConfig
-from wallwm_train.sim_data import generate
-from wallwm_train.sim_data import main
 
 SIZE = 32
 # Two short push episodes (seeds 0 and 1) on two worker processes.

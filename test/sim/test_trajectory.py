@@ -1,6 +1,7 @@
 """Trajectory following with ros2_control semantics (interpolation, replacement, validation)."""
 
 import numpy as np
+
 from wallwm_sim.trajectory import Trajectory
 from wallwm_sim.trajectory import TrajectoryFollower
 from wallwm_sim.trajectory import validate

@@ -1,4 +1,5 @@
-"""A short closed-loop evaluation runs the real runtime core on the real sim and writes its table."""
+"""A short closed-loop evaluation runs the real runtime core on the real sim and writes its
+table."""
 
 import csv
 
@@ -15,12 +16,32 @@ def test_wilson_interval_matches_the_closed_form():
 
 def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     out = tmp_path / 'eval'
-    assert evaluate.main(['--bundle', str(tiny_bundle), '--modes', 'event', 'unified', 'chunk',
-                          '--families', 'push', 'pick_place', '--episodes', '1',
-                          '--workers', '1', '--out', str(out)]) == 0
+    assert (
+        evaluate.main(
+            [
+                '--bundle',
+                str(tiny_bundle),
+                '--modes',
+                'event',
+                'unified',
+                'chunk',
+                '--families',
+                'push',
+                'pick_place',
+                '--episodes',
+                '1',
+                '--workers',
+                '1',
+                '--out',
+                str(out),
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out / 'episodes.csv')))
     assert {(r['mode'], r['family']) for r in rows} == {
-        (m, f) for m in ('event', 'unified', 'chunk') for f in ('push', 'pick_place')}
+        (m, f) for m in ('event', 'unified', 'chunk') for f in ('push', 'pick_place')
+    }
     for row in rows:
         assert int(row['seed']) >= evaluate.HELDOUT_FIRST_SEED
         assert 0 < int(row['steps']) and int(row['events_total']) >= 4

@@ -12,24 +12,40 @@ JOINTS = ['shoulder_pan', 'shoulder_lift', 'elbow_flex', 'wrist_flex', 'wrist_ro
 
 
 def test_recorder_writes_an_mcap_bag_with_our_and_standard_types(
-        ros_processes, ros_node, tmp_path, wait_for):
+    ros_processes, ros_node, tmp_path, wait_for
+):
     from rosbags.highlevel import AnyReader
     from sensor_msgs.msg import JointState
+
     from wallwm_msgs.msg import EventStatus
     from wallwm_tools.bag_types import typestore
 
     bag = tmp_path / 'run'
     recorder = ros_processes.start(
-        [_exe('recorder'), '--ros-args', '-p', f'output:={bag}',
-         '-p', 'topics:=[/joint_states, /wallwm_policy/status]'], name='recorder')
+        [
+            _exe('recorder'),
+            '--ros-args',
+            '-p',
+            f'output:={bag}',
+            '-p',
+            'topics:=[/joint_states, /wallwm_policy/status]',
+        ],
+        name='recorder',
+    )
     joints = ros_node.create_publisher(JointState, '/joint_states', 10)
     status = ros_node.create_publisher(EventStatus, '/wallwm_policy/status', 10)
-    wait_for(lambda: joints.get_subscription_count() and status.get_subscription_count(),
-             timeout=20, what='the recorder to subscribe')
+    wait_for(
+        lambda: joints.get_subscription_count() and status.get_subscription_count(),
+        timeout=20,
+        what='the recorder to subscribe',
+    )
     for i in range(20):
         joints.publish(JointState(name=JOINTS, position=[0.01 * i] * 6))
-        status.publish(EventStatus(event_text='grasp the red cube', event_index=i,
-                                   state=EventStatus.STATE_RUNNING))
+        status.publish(
+            EventStatus(
+                event_text='grasp the red cube', event_index=i, state=EventStatus.STATE_RUNNING
+            )
+        )
         time.sleep(0.02)
     time.sleep(0.5)
     recorder.send_signal(signal.SIGINT)
@@ -38,7 +54,9 @@ def test_recorder_writes_an_mcap_bag_with_our_and_standard_types(
     with AnyReader([bag], default_typestore=typestore()) as reader:
         by_topic = {}
         for connection, _, raw in reader.messages():
-            by_topic.setdefault(connection.topic, []).append(reader.deserialize(raw, connection.msgtype))
+            by_topic.setdefault(connection.topic, []).append(
+                reader.deserialize(raw, connection.msgtype)
+            )
     assert len(by_topic['/joint_states']) == 20
     assert list(by_topic['/joint_states'][-1].name) == JOINTS
     np.testing.assert_allclose(by_topic['/joint_states'][-1].position, [0.19] * 6)
@@ -64,17 +82,33 @@ def test_player_publishes_bag_topics_with_clock(ros_processes, ros_node, tmp_pat
         conn = writer.add_connection('/joint_states', JointStateT.__msgtype__, typestore=store)
         for i in range(30):
             stamp = t0 + i * 33_333_333
-            msg = JointStateT(header=HeaderT(stamp=TimeT(sec=stamp // 10**9, nanosec=stamp % 10**9),
-                                             frame_id=''),
-                              name=JOINTS, position=np.full(6, float(i)), velocity=np.zeros(0),
-                              effort=np.zeros(0))
+            msg = JointStateT(
+                header=HeaderT(
+                    stamp=TimeT(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id=''
+                ),
+                name=JOINTS,
+                position=np.full(6, float(i)),
+                velocity=np.zeros(0),
+                effort=np.zeros(0),
+            )
             writer.write(conn, stamp, store.serialize_cdr(msg, JointStateT.__msgtype__))
 
     received, clocks = [], []
     ros_node.create_subscription(JointState, '/joint_states', received.append, 50)
     ros_node.create_subscription(Clock, '/clock', clocks.append, 50)
-    ros_processes.start([_exe('bag_player'), '--ros-args', '-p', f'bag:={bag}',
-                         '-p', 'rate:=2.0', '-p', 'start_delay_s:=2.0'], name='player')
+    ros_processes.start(
+        [
+            _exe('bag_player'),
+            '--ros-args',
+            '-p',
+            f'bag:={bag}',
+            '-p',
+            'rate:=2.0',
+            '-p',
+            'start_delay_s:=2.0',
+        ],
+        name='player',
+    )
     wait_for(lambda: len(received) == 30, timeout=20, what='all 30 joint states')
     assert [m.position[0] for m in received] == [float(i) for i in range(30)]
     clock_ns = [c.clock.sec * 10**9 + c.clock.nanosec for c in clocks]

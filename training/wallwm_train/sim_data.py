@@ -28,6 +28,7 @@ os.environ.setdefault('MESA_SHADER_CACHE_DISABLE', 'true')
 
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
+
 from wallwm_sim.env.expert import run_expert  # noqa: E402
 from wallwm_sim.env.scene import CAMERA_NAMES  # noqa: E402
 from wallwm_sim.env.scene import JOINT_NAMES  # noqa: E402

@@ -2,7 +2,8 @@
 as the launch files, each node in its own process; Ctrl-C stops them all.
 
     ros2 run wallwm_bringup launch sim --bundle models/default --mode event --task-family stack
-    install/wallwm_bringup/lib/wallwm_bringup/launch replay --bag run1 --bundle ... --profile so101_real
+    ros2 run wallwm_bringup launch replay --bag run1 --bundle <bundle> --profile so101_real
+    install/wallwm_bringup/lib/wallwm_bringup/launch ...   (the same, without a ROS install)
 """
 
 import argparse
@@ -32,8 +33,11 @@ def command(spec: system.NodeSpec) -> list[str]:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog='wallwm launch', description=__doc__,
-                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    root = argparse.ArgumentParser(
+        prog='wallwm launch',
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = root.add_subparsers(dest='setup', required=True)
     p = sub.add_parser('policy', help='the policy node on a robot profile')
     p.add_argument('--profile', required=True, help='profile name or YAML file')
@@ -83,8 +87,10 @@ def run(specs: list[system.NodeSpec]) -> int:
     while not stopping:
         for spec, proc in procs:
             if proc.poll() is not None:
-                print(f'[launch] {spec.name} exited with {proc.returncode}; stopping the rest',
-                      flush=True)
+                print(
+                    f'[launch] {spec.name} exited with {proc.returncode}; stopping the rest',
+                    flush=True,
+                )
                 status = proc.returncode or status
                 stopping = True
         time.sleep(0.2)

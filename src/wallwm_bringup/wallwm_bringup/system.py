@@ -39,8 +39,9 @@ def _param_text(value) -> str:
     return str(value)
 
 
-def policy(profile: str, bundle: str, mode: str = '', use_sim_time: bool = False,
-           autostart: bool = True) -> NodeSpec:
+def policy(
+    profile: str, bundle: str, mode: str = '', use_sim_time: bool = False, autostart: bool = True
+) -> NodeSpec:
     """The policy lifecycle node on a robot profile (validated here, before anything starts)."""
     if mode and mode not in MODES:
         raise ValueError(f'mode {mode!r} is not one of {MODES}')
@@ -48,19 +49,31 @@ def policy(profile: str, bundle: str, mode: str = '', use_sim_time: bool = False
     parameters = {'bundle_path': bundle, 'autostart': autostart, 'use_sim_time': use_sim_time}
     if mode:
         parameters['mode'] = mode
-    return NodeSpec('wallwm_policy', 'policy_node', 'wallwm_policy', (str(checked.path),),
-                    parameters)
+    return NodeSpec(
+        'wallwm_policy', 'policy_node', 'wallwm_policy', (str(checked.path),), parameters
+    )
 
 
-def sim(task_family: str = 'pick_place', seed: int = 0, split: str = 'train',
-        image_size: int = 128) -> NodeSpec:
-    return NodeSpec('wallwm_sim', 'sim_bridge', 'wallwm_sim', (), {
-        'task_family': task_family, 'seed': seed, 'split': split, 'image_size': image_size})
+def sim(
+    task_family: str = 'pick_place', seed: int = 0, split: str = 'train', image_size: int = 128
+) -> NodeSpec:
+    return NodeSpec(
+        'wallwm_sim',
+        'sim_bridge',
+        'wallwm_sim',
+        (),
+        {'task_family': task_family, 'seed': seed, 'split': split, 'image_size': image_size},
+    )
 
 
 def player(bag: str, rate: float = 1.0) -> NodeSpec:
-    return NodeSpec('wallwm_tools', 'bag_player', 'wallwm_bag_player', (),
-                    {'bag': bag, 'rate': float(rate), 'publish_clock': True})
+    return NodeSpec(
+        'wallwm_tools',
+        'bag_player',
+        'wallwm_bag_player',
+        (),
+        {'bag': bag, 'rate': float(rate), 'publish_clock': True},
+    )
 
 
 def recorder(output: str, topics: list[str] | None = None, use_sim_time: bool = False) -> NodeSpec:
@@ -70,8 +83,15 @@ def recorder(output: str, topics: list[str] | None = None, use_sim_time: bool = 
     return NodeSpec('wallwm_tools', 'recorder', 'wallwm_recorder', (), parameters)
 
 
-def sim_setup(bundle: str, mode: str = 'event', task_family: str = 'pick_place', seed: int = 0,
-              split: str = 'train', profile: str = 'so101_sim', record: str = '') -> list[NodeSpec]:
+def sim_setup(
+    bundle: str,
+    mode: str = 'event',
+    task_family: str = 'pick_place',
+    seed: int = 0,
+    split: str = 'train',
+    profile: str = 'so101_sim',
+    record: str = '',
+) -> list[NodeSpec]:
     """MuJoCo bridge + policy on sim time (+ recorder when `record` names a bag folder)."""
     nodes = [sim(task_family, seed, split), policy(profile, bundle, mode, use_sim_time=True)]
     if record:
@@ -79,8 +99,9 @@ def sim_setup(bundle: str, mode: str = 'event', task_family: str = 'pick_place',
     return nodes
 
 
-def replay_setup(bag: str, bundle: str, profile: str, mode: str = 'event',
-                 rate: float = 1.0) -> list[NodeSpec]:
+def replay_setup(
+    bag: str, bundle: str, profile: str, mode: str = 'event', rate: float = 1.0
+) -> list[NodeSpec]:
     """A recorded bag played on its topics with /clock, and the policy on sim time."""
     return [player(bag, rate), policy(profile, bundle, mode, use_sim_time=True)]
 

@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 HELDOUT_FIRST_SEED = 100_000
-MAX_VELOCITY = 3.0           # rad/s, as in the so101_sim profile
-EPISODE_STEP_FACTOR = 1.6    # episode budget: this many times the expert's episode length
+MAX_VELOCITY = 3.0  # rad/s, as in the so101_sim profile
+EPISODE_STEP_FACTOR = 1.6  # episode budget: this many times the expert's episode length
 SETTLE_STEPS = 15
 
 
@@ -40,7 +40,7 @@ class EpisodeResult:
     events_done: int
     events_total: int
     steps: int
-    latency_ms: float    # median inference time of the episode's plans
+    latency_ms: float  # median inference time of the episode's plans
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -77,17 +77,22 @@ def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str)
     from wallwm_sim.env.tabletop_env import TabletopEnv
 
     bundle = _bundle(bundle_path)
-    with TabletopEnv(render=False) as probe:   # the expert's events and episode length
+    with TabletopEnv(render=False) as probe:  # the expert's events and episode length
         _, actions, _, expert_events, _ = run_expert(probe, seed, family, split, render=False)
     budget = int(len(actions) * EPISODE_STEP_FACTOR)
     with TabletopEnv() as env:
         obs = env.reset(seed, family, split)
         limits = JointLimits.from_profile(
-            bundle.manifest.joint_names, JOINT_NAMES, env.joint_range[:, 0],
-            env.joint_range[:, 1], [MAX_VELOCITY] * len(JOINT_NAMES))
+            bundle.manifest.joint_names,
+            JOINT_NAMES,
+            env.joint_range[:, 0],
+            env.joint_range[:, 1],
+            [MAX_VELOCITY] * len(JOINT_NAMES),
+        )
         outcomes = []
-        controller = PolicyController(bundle, limits, ControlConfig(seed=seed), mode=mode,
-                                      on_outcome=outcomes.append)
+        controller = PolicyController(
+            bundle, limits, ControlConfig(seed=seed), mode=mode, on_outcome=outcomes.append
+        )
         index = {n: i for i, n in enumerate(JOINT_NAMES)}
         order = [index[n] for n in bundle.manifest.joint_names]
         dt = 1.0 / env.config.control_rate_hz
@@ -126,18 +131,38 @@ def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str)
         controller.close()
         if mode != 'event':  # events the model decoded and finished (boundaries crossed)
             done = min(last_event, len(captions))
-        return EpisodeResult(family, mode, seed, env.success(), done, len(captions), step,
-                             float(np.median(latencies)) if latencies else float('nan'))
+        return EpisodeResult(
+            family,
+            mode,
+            seed,
+            env.success(),
+            done,
+            len(captions),
+            step,
+            float(np.median(latencies)) if latencies else float('nan'),
+        )
 
 
 def _run(args) -> EpisodeResult:
     return run_episode(*args)
 
 
-def evaluate(bundle: str, families, modes, episodes: int, split: str, first_seed: int,
-             workers: int, progress: bool = True) -> list[EpisodeResult]:
-    jobs = [(bundle, f, m, first_seed + i, split) for m in modes for f in families
-            for i in range(episodes)]
+def evaluate(
+    bundle: str,
+    families,
+    modes,
+    episodes: int,
+    split: str,
+    first_seed: int,
+    workers: int,
+    progress: bool = True,
+) -> list[EpisodeResult]:
+    jobs = [
+        (bundle, f, m, first_seed + i, split)
+        for m in modes
+        for f in families
+        for i in range(episodes)
+    ]
     if workers <= 1:
         iterator = map(_run, jobs)
         pool = None
@@ -163,23 +188,35 @@ def table(results: list[EpisodeResult]) -> list[dict]:
         rs = [r for r in results if r.mode == mode and r.family == family]
         wins = sum(r.success for r in rs)
         lo, hi = wilson(wins, len(rs))
-        rows.append({
-            'mode': mode, 'family': family, 'episodes': len(rs),
-            'success': wins / len(rs), 'ci95_low': lo, 'ci95_high': hi,
-            'event_completion': sum(r.events_done for r in rs) / max(1, sum(r.events_total for r in rs)),
-            'mean_steps': float(np.mean([r.steps for r in rs])),
-            'latency_ms_median': float(np.nanmedian([r.latency_ms for r in rs])),
-        })
+        rows.append(
+            {
+                'mode': mode,
+                'family': family,
+                'episodes': len(rs),
+                'success': wins / len(rs),
+                'ci95_low': lo,
+                'ci95_high': hi,
+                'event_completion': sum(r.events_done for r in rs)
+                / max(1, sum(r.events_total for r in rs)),
+                'mean_steps': float(np.mean([r.steps for r in rs])),
+                'latency_ms_median': float(np.nanmedian([r.latency_ms for r in rs])),
+            }
+        )
     return rows
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ['| mode | family | episodes | success | 95% CI (Wilson) | event completion | '
-             'mean steps | inference ms (median) |', '|---|---|---|---|---|---|---|---|']
+    lines = [
+        '| mode | family | episodes | success | 95% CI (Wilson) | event completion | '
+        'mean steps | inference ms (median) |',
+        '|---|---|---|---|---|---|---|---|',
+    ]
     for r in rows:
-        lines.append(f"| {r['mode']} | {r['family']} | {r['episodes']} | {r['success']:.0%} | "
-                     f"{r['ci95_low']:.0%}–{r['ci95_high']:.0%} | {r['event_completion']:.0%} | "
-                     f"{r['mean_steps']:.0f} | {r['latency_ms_median']:.2f} |")
+        lines.append(
+            f"| {r['mode']} | {r['family']} | {r['episodes']} | {r['success']:.0%} | "
+            f"{r['ci95_low']:.0%}–{r['ci95_high']:.0%} | {r['event_completion']:.0%} | "
+            f"{r['mean_steps']:.0f} | {r['latency_ms_median']:.2f} |"
+        )
     return '\n'.join(lines)
 
 
@@ -188,8 +225,9 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog='evaluate', description=__doc__.split('\n')[0])
     parser.add_argument('--bundle', required=True)
-    parser.add_argument('--modes', nargs='+', default=['event'],
-                        choices=('event', 'unified', 'chunk'))
+    parser.add_argument(
+        '--modes', nargs='+', default=['event'], choices=('event', 'unified', 'chunk')
+    )
     parser.add_argument('--families', nargs='+', default=sorted(TASK_FAMILIES))
     parser.add_argument('--episodes', type=int, default=50, help='per family and mode')
     parser.add_argument('--split', default='heldout', choices=('train', 'heldout'))
@@ -198,8 +236,15 @@ def main(argv=None) -> int:
     parser.add_argument('--out', type=Path, default=Path('outputs/eval'))
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results = evaluate(args.bundle, args.families, args.modes, args.episodes, args.split,
-                       args.first_seed, args.workers)
+    results = evaluate(
+        args.bundle,
+        args.families,
+        args.modes,
+        args.episodes,
+        args.split,
+        args.first_seed,
+        args.workers,
+    )
     rows = table(results)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / 'episodes.csv', 'w', newline='') as f:
@@ -209,10 +254,13 @@ def main(argv=None) -> int:
     text = markdown(rows)
     (args.out / 'table.md').write_text(
         f'Bundle `{args.bundle}`, split `{args.split}`, seeds from {args.first_seed}, '
-        f'{args.episodes} episodes per family and mode.\n\n{text}\n')
+        f'{args.episodes} episodes per family and mode.\n\n{text}\n'
+    )
     print(text)
-    print(f'\n{len(results)} episodes in {time.perf_counter() - start:.0f} s; '
-          f'written to {args.out}/table.md and episodes.csv')
+    print(
+        f'\n{len(results)} episodes in {time.perf_counter() - start:.0f} s; '
+        f'written to {args.out}/table.md and episodes.csv'
+    )
     return 0
 
 

@@ -3,7 +3,7 @@ write a report (Markdown + PNG plots): predicted vs recorded joint trajectories,
 timeline with captions and boundary probabilities, inference latency, and every frame where the
 policy would have held for safety, with the reason.
 
-    ros2 run wallwm_tools replay_report --bag run1 --bundle models/default --profile so101_real.yaml
+    ros2 run wallwm_tools replay_report --bag run1 --bundle <bundle> --profile so101_real.yaml
 
 The same runtime core as the node runs the bundle (ONNX Runtime, no ROS needed), re-planning every
 `--replan-every` control steps on the recorded camera frames and joint states. The event text and
@@ -57,14 +57,19 @@ def topics_from_profile(path: str | None, transport: str = 'raw') -> dict:
         return {**DEFAULT_TOPICS, 'transport': transport}
     params = next(iter(yaml.safe_load(Path(path).read_text()).values()))['ros__parameters']
     cams = params['cameras']
-    return {'cameras': cams['topics'], 'joint_states': params['joint_states_topic'],
-            'command': params['command_topic'], 'transport': cams.get('transport', 'raw')}
+    return {
+        'cameras': cams['topics'],
+        'joint_states': params['joint_states_topic'],
+        'command': params['command_topic'],
+        'transport': cams.get('transport', 'raw'),
+    }
 
 
 def read_bag(bag: Path, topics: dict, joint_names: list[str]) -> Recording:
     """Everything the replay needs, in bag time (seconds); images stay encoded until used."""
-    cam_topics = [t + '/compressed' if topics['transport'] == 'compressed' else t
-                  for t in topics['cameras']]
+    cam_topics = [
+        t + '/compressed' if topics['transport'] == 'compressed' else t for t in topics['cameras']
+    ]
     joints, commands, status = Series(), Series(), Series()
     cameras = {t: Series() for t in cam_topics}
     with AnyReader([bag], default_typestore=typestore()) as reader:
@@ -74,14 +79,16 @@ def read_bag(bag: Path, topics: dict, joint_names: list[str]) -> Recording:
             t = stamp_ns * 1e-9
             msg = reader.deserialize(raw, conn.msgtype)
             if conn.topic == topics['joint_states']:
-                by_name = dict(zip(msg.name, np.asarray(msg.position, dtype=float)))
+                by_name = dict(zip(msg.name, np.asarray(msg.position, dtype=float), strict=False))
                 joints.times.append(t)
                 joints.values.append(np.array([by_name.get(n, np.nan) for n in joint_names]))
             elif conn.topic in cameras:
                 cameras[conn.topic].times.append(t)
                 cameras[conn.topic].values.append(msg)
             elif conn.topic == topics['command'] and len(msg.points):
-                by_name = dict(zip(msg.joint_names, np.asarray(msg.points[0].positions)))
+                by_name = dict(
+                    zip(msg.joint_names, np.asarray(msg.points[0].positions), strict=False)
+                )
                 commands.times.append(t)
                 commands.values.append(np.array([by_name.get(n, np.nan) for n in joint_names]))
             elif conn.topic == STATUS_TOPIC:
@@ -106,8 +113,8 @@ def _decode(msg):
 class PlanRow:
     time: float
     event_text: str
-    actions: np.ndarray      # (S, J)
-    boundary: np.ndarray     # (S,)
+    actions: np.ndarray  # (S, J)
+    boundary: np.ndarray  # (S,)
     latency_ms: float
 
 
@@ -119,8 +126,16 @@ class Replay:
     holds: list[tuple[float, str]] = field(default_factory=list)
 
 
-def replay(rec: Recording, bundle_path: Path, mode: str, instruction: str, event_text: str,
-           replan_every: int, max_age: float, seed: int = 0) -> Replay:
+def replay(
+    rec: Recording,
+    bundle_path: Path,
+    mode: str,
+    instruction: str,
+    event_text: str,
+    replan_every: int,
+    max_age: float,
+    seed: int = 0,
+) -> Replay:
     from wallwm_policy.core.bundle import load_bundle
     from wallwm_policy.core.pipeline import ModelOutputError
     from wallwm_policy.core.pipeline import ModePipeline
@@ -141,10 +156,12 @@ def replay(rec: Recording, bundle_path: Path, mode: str, instruction: str, event
         if joint is None or t - joint[0] > max_age:
             reason = 'stale joint states' if joint else 'no joint state yet'
         elif not np.all(np.isfinite(joint[1])):
-            missing = [n for n, v in zip(m.joint_names, joint[1]) if not np.isfinite(v)]
+            missing = [
+                n for n, v in zip(m.joint_names, joint[1], strict=False) if not np.isfinite(v)
+            ]
             reason = f'joint state missing or non-finite: {missing}'
         images = {}
-        for name, series in zip(cam_names, rec.cameras.values()):
+        for name, series in zip(cam_names, rec.cameras.values(), strict=False):
             frame = series.latest(t)
             if reason:
                 break
@@ -162,10 +179,16 @@ def replay(rec: Recording, bundle_path: Path, mode: str, instruction: str, event
             obs = Observation(stamp=t, images=images, positions=joint[1])
             try:
                 if context is None or context_key != (instr, text):
-                    context, context_key = pipeline.start_event(obs, instr, text, rng), (instr, text)
+                    context, context_key = (
+                        pipeline.start_event(obs, instr, text, rng),
+                        (instr, text),
+                    )
                 plan = pipeline.plan(obs, context, rng)
-                result.plans.append(PlanRow(t, context.caption, plan.actions, plan.boundary,
-                                            1e3 * plan.inference_s))
+                result.plans.append(
+                    PlanRow(
+                        t, context.caption, plan.actions, plan.boundary, 1e3 * plan.inference_s
+                    )
+                )
             except (ModelOutputError, InputError) as error:
                 reason = str(error)
         if reason is not None:
@@ -188,12 +211,23 @@ def write_report(rec: Recording, result: Replay, out: Path, bag: Path, bundle: P
     for j, ax in enumerate(np.atleast_1d(axes)):
         ax.plot(np.array(rec.joints.times) - t0, joints[:, j], 'k', lw=1, label='recorded state')
         if rec.commands.times:
-            ax.plot(np.array(rec.commands.times) - t0, np.array(rec.commands.values)[:, j],
-                    'tab:blue', lw=1, label='recorded command')
+            ax.plot(
+                np.array(rec.commands.times) - t0,
+                np.array(rec.commands.values)[:, j],
+                'tab:blue',
+                lw=1,
+                label='recorded command',
+            )
         for k, row in enumerate(result.plans):
             steps = row.time - t0 + result.step_period * np.arange(len(row.actions))
-            ax.plot(steps, row.actions[:, j], 'tab:orange', lw=0.8, alpha=0.7,
-                    label='predicted' if k == 0 else None)
+            ax.plot(
+                steps,
+                row.actions[:, j],
+                'tab:orange',
+                lw=0.8,
+                alpha=0.7,
+                label='predicted' if k == 0 else None,
+            )
         for t, _ in result.holds:
             ax.axvline(t - t0, color='tab:red', alpha=0.2, lw=1)
         ax.set_ylabel(names[j], fontsize=7)
@@ -205,11 +239,20 @@ def write_report(rec: Recording, result: Replay, out: Path, bag: Path, bundle: P
 
     fig, (ax_e, ax_l) = plt.subplots(2, 1, figsize=(10, 4.5))
     if result.plans:
-        ax_e.plot([p.time - t0 for p in result.plans], [p.boundary[0] for p in result.plans],
-                  'tab:orange', label='predicted boundary probability (first step)')
+        ax_e.plot(
+            [p.time - t0 for p in result.plans],
+            [p.boundary[0] for p in result.plans],
+            'tab:orange',
+            label='predicted boundary probability (first step)',
+        )
     if rec.status.times:
-        ax_e.plot(np.array(rec.status.times) - t0, [v[2] for v in rec.status.values], 'k', lw=0.8,
-                  label='recorded boundary probability')
+        ax_e.plot(
+            np.array(rec.status.times) - t0,
+            [v[2] for v in rec.status.values],
+            'k',
+            lw=0.8,
+            label='recorded boundary probability',
+        )
     last = None
     for p in result.plans:
         if p.event_text != last:
@@ -228,12 +271,22 @@ def write_report(rec: Recording, result: Replay, out: Path, bag: Path, bundle: P
     plt.close(fig)
 
     lat = np.array(latencies) if latencies else np.array([np.nan])
-    lines = ['# wallwm replay report', '', f'- bag: `{bag}`', f'- bundle: `{bundle}`',
-             f'- plans: {len(result.plans)}, held: {len(result.holds)}',
-             f'- inference latency: median {np.median(lat):.2f} ms, p99 '
-             f'{np.percentile(lat, 99):.2f} ms', '',
-             '![trajectories](trajectories.png)', '', '![events](events.png)', '',
-             '## Frames held for safety', '']
+    lines = [
+        '# wallwm replay report',
+        '',
+        f'- bag: `{bag}`',
+        f'- bundle: `{bundle}`',
+        f'- plans: {len(result.plans)}, held: {len(result.holds)}',
+        f'- inference latency: median {np.median(lat):.2f} ms, p99 '
+        f'{np.percentile(lat, 99):.2f} ms',
+        '',
+        '![trajectories](trajectories.png)',
+        '',
+        '![events](events.png)',
+        '',
+        '## Frames held for safety',
+        '',
+    ]
     if result.holds:
         lines += ['| bag time [s] | reason |', '|---|---|']
         lines += [f'| {t - t0:.2f} | {reason} |' for t, reason in result.holds]
@@ -248,13 +301,17 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog='replay_report', description=__doc__.split('\n')[0])
     parser.add_argument('--bag', required=True, type=Path)
     parser.add_argument('--bundle', required=True, type=Path)
-    parser.add_argument('--profile', default=None, help='robot profile YAML (topics); default: sim')
+    parser.add_argument(
+        '--profile', default=None, help='robot profile YAML (topics); default: sim'
+    )
     parser.add_argument('--mode', default='event', choices=('event', 'unified', 'chunk'))
     parser.add_argument('--instruction', default='', help='used when the bag has no EventStatus')
     parser.add_argument('--event-text', default='', help='used when the bag has no EventStatus')
     parser.add_argument('--replan-every', type=int, default=8, help='control steps between plans')
     parser.add_argument('--max-age', type=float, default=0.5, help='stale input threshold [s]')
-    parser.add_argument('--out', type=Path, default=None, help='report folder (default: <bag>_report)')
+    parser.add_argument(
+        '--out', type=Path, default=None, help='report folder (default: <bag>_report)'
+    )
     args = parser.parse_args(argv)
     from wallwm_policy.core.bundle import BundleError
     from wallwm_policy.core.bundle import load_bundle
@@ -262,12 +319,21 @@ def main(argv=None) -> int:
     try:
         joint_names = list(load_bundle(args.bundle).manifest.joint_names)
         rec = read_bag(args.bag, topics_from_profile(args.profile), joint_names)
-        result = replay(rec, args.bundle, args.mode, args.instruction, args.event_text,
-                        args.replan_every, args.max_age)
+        result = replay(
+            rec,
+            args.bundle,
+            args.mode,
+            args.instruction,
+            args.event_text,
+            args.replan_every,
+            args.max_age,
+        )
     except (BundleError, ValueError, FileNotFoundError) as error:
         print(f'replay_report: {error}', file=sys.stderr)
         return 2
-    report = write_report(rec, result, args.out or Path(f'{args.bag}_report'), args.bag, args.bundle)
+    report = write_report(
+        rec, result, args.out or Path(f'{args.bag}_report'), args.bag, args.bundle
+    )
     print(f'{len(result.plans)} plans, {len(result.holds)} held frames; report: {report}')
     return 0
 

@@ -4,6 +4,7 @@ import sys
 import time
 
 import rclpy
+
 from wallwm_msgs.msg import EventCommand
 
 

@@ -11,6 +11,7 @@ from rclpy.action import CancelResponse
 from rclpy.action import GoalResponse
 from rclpy.executors import ExternalShutdownException
 from rclpy.executors import MultiThreadedExecutor
+
 from wallwm_msgs.action import ExecuteEvent
 
 STEPS = 20
@@ -30,7 +31,9 @@ def execute(goal_handle):
         feedback.boundary_probability = 1.0 if step == STEPS else 0.0
         goal_handle.publish_feedback(feedback)
     goal_handle.succeed()
-    result = ExecuteEvent.Result(success=True, reason=f'boundary: {goal_handle.request.event_text}')
+    result = ExecuteEvent.Result(
+        success=True, reason=f'boundary: {goal_handle.request.event_text}'
+    )
     result.duration.nanosec = int((time.monotonic() - start) % 1 * 1e9)
     result.duration.sec = int(time.monotonic() - start)
     return result
@@ -39,9 +42,14 @@ def execute(goal_handle):
 def main() -> None:
     rclpy.init()
     node = rclpy.create_node('execute_event_server')
-    ActionServer(node, ExecuteEvent, 'execute_event', execute_callback=execute,
-                 goal_callback=lambda _: GoalResponse.ACCEPT,
-                 cancel_callback=lambda _: CancelResponse.ACCEPT)
+    ActionServer(
+        node,
+        ExecuteEvent,
+        'execute_event',
+        execute_callback=execute,
+        goal_callback=lambda _: GoalResponse.ACCEPT,
+        cancel_callback=lambda _: CancelResponse.ACCEPT,
+    )
     executor = MultiThreadedExecutor()
     executor.add_node(node)
     try:

@@ -9,15 +9,15 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from diagnostic_msgs.msg import KeyValue
 from trajectory_msgs.msg import JointTrajectory
 from trajectory_msgs.msg import JointTrajectoryPoint
+
+from wallwm_msgs.msg import ActionChunk
+from wallwm_msgs.msg import EventStatus
 from wallwm_policy.core.controller import PlanRecord
 from wallwm_policy.core.controller import PolicyController
 from wallwm_policy.core.controller import Status
 from wallwm_policy.core.preprocess import compressed_to_rgb
 from wallwm_policy.core.preprocess import raw_image_to_rgb
 from wallwm_policy.core.stats import Window
-
-from wallwm_msgs.msg import ActionChunk
-from wallwm_msgs.msg import EventStatus
 
 
 def stamp_seconds(stamp) -> float:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from wallwm_msgs.action import ExecuteEvent
+from wallwm_msgs.action import ExecuteInstruction
 from wallwm_policy.core.controller import REASON_CANCELED
 from wallwm_policy.core.controller import Outcome
 from wallwm_policy.core.controller import PolicyController
 from wallwm_policy.core.manifest import MODE_EVENT
 from wallwm_policy.nodes import convert
-
-from wallwm_msgs.action import ExecuteEvent
-from wallwm_msgs.action import ExecuteInstruction
 
 FEEDBACK_PERIOD_S = 0.1
 

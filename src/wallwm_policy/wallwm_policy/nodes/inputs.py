@@ -13,6 +13,7 @@ from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CompressedImage
 from sensor_msgs.msg import Image
 from sensor_msgs.msg import JointState
+
 from wallwm_policy.core.preprocess import InputError
 from wallwm_policy.core.preprocess import JointMapper
 from wallwm_policy.core.stats import Window

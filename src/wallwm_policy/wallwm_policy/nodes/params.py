@@ -11,6 +11,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
+
 from wallwm_policy.core.controller import ControlConfig
 from wallwm_policy.core.sessions import DEFAULT_PROVIDERS
 from wallwm_policy.core.sessions import SessionConfig

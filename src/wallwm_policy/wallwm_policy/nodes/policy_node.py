@@ -20,6 +20,14 @@ from rclpy.lifecycle import LifecycleNode
 from rclpy.lifecycle import TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from trajectory_msgs.msg import JointTrajectory
+
+from wallwm_msgs.action import ExecuteEvent
+from wallwm_msgs.action import ExecuteInstruction
+from wallwm_msgs.msg import ActionChunk
+from wallwm_msgs.msg import EventCommand
+from wallwm_msgs.msg import EventStatus
+from wallwm_msgs.srv import ResetPolicy
+from wallwm_msgs.srv import SetMode
 from wallwm_policy.core.bundle import BundleError
 from wallwm_policy.core.bundle import load_bundle
 from wallwm_policy.core.controller import STATE_HOLDING
@@ -32,14 +40,6 @@ from wallwm_policy.nodes.goals import GoalBridge
 from wallwm_policy.nodes.inputs import SensorInputs
 from wallwm_policy.nodes.params import TRANSPORT_COMPRESSED
 from wallwm_policy.nodes.run import run
-
-from wallwm_msgs.action import ExecuteEvent
-from wallwm_msgs.action import ExecuteInstruction
-from wallwm_msgs.msg import ActionChunk
-from wallwm_msgs.msg import EventCommand
-from wallwm_msgs.msg import EventStatus
-from wallwm_msgs.srv import ResetPolicy
-from wallwm_msgs.srv import SetMode
 
 GOAL_END_TIMEOUT_S = 1.0
 # Parameters that may change while running, and the ControlConfig field each one sets.

@@ -14,6 +14,12 @@ def test_wilson_interval_matches_the_closed_form():
     assert evaluate.wilson(10, 10) == pytest.approx((0.7225, 1.0), abs=1e-4)
 
 
+def test_difference_interval_matches_newcombes_worked_example():
+    # Newcombe (1998), Statistics in Medicine 17:873, method 10: 56/70 vs 48/80
+    d, low, high = evaluate.difference_interval(56, 70, 48, 80)
+    assert (d, low, high) == pytest.approx((0.2, 0.0524, 0.3339), abs=1e-4)
+
+
 def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     out = tmp_path / 'eval'
     assert (
@@ -49,6 +55,8 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     event_rows = [r for r in rows if r['mode'] == 'event']
     # Every expert event was sent and ended (at its boundary or the segment's end).
     assert all(r['events_done'] == r['events_total'] for r in event_rows)
+    assert all(r['events_done'] == '-1' for r in rows if r['mode'] == 'chunk')
     table = (out / 'table.md').read_text()
     assert '95% CI (Wilson)' in table and table.count('\n| ') >= 7
+    assert '| event − chunk | push |' in table and '95% CI (Newcombe)' in table
     assert 'split `heldout`' in table

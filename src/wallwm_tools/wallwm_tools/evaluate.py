@@ -1,8 +1,8 @@
 """Closed-loop evaluation in the MuJoCo sim: success per task family and mode, with 95% Wilson
 intervals, event completion, episode length and inference latency.
 
-    ros2 run wallwm_tools evaluate --bundle models/default --modes event unified --episodes 50
-    ros2 run wallwm_tools evaluate --bundle models/chunk_baseline --modes chunk --episodes 50
+    ros2 run wallwm_tools evaluate --bundle models/default --modes event unified chunk \\
+        --chunk-bundle models/chunk_baseline --episodes 50
 
 Episodes run the policy node's runtime core (`PolicyController`: the same planning, chunk
 blending, event state machine and safety filter as the node) directly on the simulation, without
@@ -37,7 +37,7 @@ class EpisodeResult:
     mode: str
     seed: int
     success: bool
-    events_done: int
+    events_done: int     # -1 in chunk mode, which has no events to complete
     events_total: int
     steps: int
     latency_ms: float  # median inference time of the episode's plans
@@ -55,6 +55,20 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 _BUNDLE = None
+
+
+def difference_interval(
+    wins_a: int, n_a: int, wins_b: int, n_b: int, z: float = 1.96
+) -> tuple[float, float, float]:
+    """Success-rate difference a - b with Newcombe's 95% interval (hybrid Wilson score,
+    method 10): (difference, low, high)."""
+    p_a, p_b = wins_a / n_a, wins_b / n_b
+    l_a, u_a = wilson(wins_a, n_a, z)
+    l_b, u_b = wilson(wins_b, n_b, z)
+    d = p_a - p_b
+    low = d - math.sqrt((p_a - l_a) ** 2 + (u_b - p_b) ** 2)
+    high = d + math.sqrt((u_a - p_a) ** 2 + (p_b - l_b) ** 2)
+    return d, low, high
 
 
 def _bundle(path: str):
@@ -129,8 +143,10 @@ def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str)
             else:
                 settle = None
         controller.close()
-        if mode != 'event':  # events the model decoded and finished (boundaries crossed)
+        if mode == 'unified':  # events the model decoded and finished (boundaries crossed)
             done = min(last_event, len(captions))
+        elif mode == 'chunk':  # chunks know no events: completion is not measured
+            done = -1
         return EpisodeResult(
             family,
             mode,
@@ -156,9 +172,10 @@ def evaluate(
     first_seed: int,
     workers: int,
     progress: bool = True,
+    chunk_bundle: str | None = None,
 ) -> list[EpisodeResult]:
     jobs = [
-        (bundle, f, m, first_seed + i, split)
+        (chunk_bundle if m == 'chunk' and chunk_bundle else bundle, f, m, first_seed + i, split)
         for m in modes
         for f in families
         for i in range(episodes)
@@ -196,8 +213,10 @@ def table(results: list[EpisodeResult]) -> list[dict]:
                 'success': wins / len(rs),
                 'ci95_low': lo,
                 'ci95_high': hi,
-                'event_completion': sum(r.events_done for r in rs)
-                / max(1, sum(r.events_total for r in rs)),
+                'event_completion': None
+                if mode == 'chunk'
+                else sum(r.events_done for r in rs) / max(1, sum(r.events_total for r in rs)),
+                'successes': wins,
                 'mean_steps': float(np.mean([r.steps for r in rs])),
                 'latency_ms_median': float(np.nanmedian([r.latency_ms for r in rs])),
             }
@@ -212,12 +231,34 @@ def markdown(rows: list[dict]) -> str:
         '|---|---|---|---|---|---|---|---|',
     ]
     for r in rows:
+        completion = 'n/a' if r['event_completion'] is None else f"{r['event_completion']:.0%}"
         lines.append(
             f"| {r['mode']} | {r['family']} | {r['episodes']} | {r['success']:.0%} | "
-            f"{r['ci95_low']:.0%}–{r['ci95_high']:.0%} | {r['event_completion']:.0%} | "
+            f"{r['ci95_low']:.0%}–{r['ci95_high']:.0%} | {completion} | "
             f"{r['mean_steps']:.0f} | {r['latency_ms_median']:.2f} |"
         )
     return '\n'.join(lines)
+
+
+def comparison(rows: list[dict], baseline: str = 'chunk') -> str:
+    """Markdown: each mode's success minus the baseline's, per family, with Newcombe 95% CIs."""
+    by_key = {(r['mode'], r['family']): r for r in rows}
+    lines = []
+    for (mode, family), r in by_key.items():
+        base = by_key.get((baseline, family))
+        if mode == baseline or base is None:
+            continue
+        d, low, high = difference_interval(
+            r['successes'], r['episodes'], base['successes'], base['episodes']
+        )
+        lines.append(f'| {mode} − {baseline} | {family} | {d:+.0%} | {low:+.0%} to {high:+.0%} |')
+    if not lines:
+        return ''
+    head = [
+        '| modes | family | success difference | 95% CI (Newcombe) |',
+        '|---|---|---|---|',
+    ]
+    return '\n'.join(head + lines)
 
 
 def main(argv=None) -> int:
@@ -225,6 +266,9 @@ def main(argv=None) -> int:
 
     parser = argparse.ArgumentParser(prog='evaluate', description=__doc__.split('\n')[0])
     parser.add_argument('--bundle', required=True)
+    parser.add_argument(
+        '--chunk-bundle', default=None, help='bundle for chunk mode (default: --bundle)'
+    )
     parser.add_argument(
         '--modes', nargs='+', default=['event'], choices=('event', 'unified', 'chunk')
     )
@@ -244,6 +288,7 @@ def main(argv=None) -> int:
         args.split,
         args.first_seed,
         args.workers,
+        chunk_bundle=args.chunk_bundle,
     )
     rows = table(results)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -252,8 +297,14 @@ def main(argv=None) -> int:
         writer.writeheader()
         writer.writerows(asdict(r) for r in results)
     text = markdown(rows)
+    differences = comparison(rows)
+    if differences:
+        text += '\n\n' + differences
+    bundles = f'Bundle `{args.bundle}`' + (
+        f' (chunk mode: `{args.chunk_bundle}`)' if args.chunk_bundle else ''
+    )
     (args.out / 'table.md').write_text(
-        f'Bundle `{args.bundle}`, split `{args.split}`, seeds from {args.first_seed}, '
+        f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
         f'{args.episodes} episodes per family and mode.\n\n{text}\n'
     )
     print(text)

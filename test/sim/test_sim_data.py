@@ -84,6 +84,19 @@ def test_bag_and_sidecar_hold_the_expert_episodes(tmp_path, reference):
     assert sidecar['episodes'][1]['start_time'] > sidecar['episodes'][0]['end_time']
 
 
+def _assert_holds_reference(ds, reference, source):
+    for i, (task, states, actions, images, events) in enumerate(reference):
+        ep = ds.episode(i)
+        assert ep.task == task
+        np.testing.assert_allclose(ep.state, states, atol=1e-5)
+        np.testing.assert_allclose(ep.action, actions, atol=1e-5)
+        for cam in images:
+            np.testing.assert_array_equal(ep.images[cam], images[cam])
+        assert [(e.start, e.end, e.caption, e.source) for e in ep.events] == [
+            (e.start, e.end, e.caption, source) for e in events
+        ]
+
+
 def test_dataset_holds_the_expert_episodes(tmp_path, reference):
     lerobot = pytest.importorskip('wallwm_train.data.lerobot')
     root = tmp_path / 'dataset'
@@ -95,15 +108,7 @@ def test_dataset_holds_the_expert_episodes(tmp_path, reference):
     ds = lerobot.LeRobotDataset(root)
     assert ds.num_episodes == 2 and ds.fps == 30
     assert list(ds.joint_names) == list(JOINT_NAMES)
-    for i, (task, states, actions, images, events) in enumerate(reference):
-        ep = ds.episode(i)
-        assert ep.task == task
-        np.testing.assert_allclose(ep.action, actions, atol=1e-6)
-        np.testing.assert_allclose(ep.state, states, atol=1e-6)
-        np.testing.assert_array_equal(ep.images['wrist'], images['wrist'])
-        assert [(e.start, e.end, e.caption) for e in ep.events] == [
-            (e.start, e.end, e.caption) for e in events
-        ]
+    _assert_holds_reference(ds, reference, 'expert')
 
 
 def test_generated_bag_converts_back_into_the_expert_episodes(tmp_path, reference):
@@ -121,15 +126,7 @@ def test_generated_bag_converts_back_into_the_expert_episodes(tmp_path, referenc
     assert validate(tmp_path / 'converted') == []
     ds = LeRobotDataset(tmp_path / 'converted')
     assert report.episodes == [len(ref[1]) for ref in reference], report.text()
-    for i, (task, states, actions, images, events) in enumerate(reference):
-        ep = ds.episode(i)
-        assert ep.task == task
-        np.testing.assert_allclose(ep.state, states, atol=1e-5)
-        np.testing.assert_allclose(ep.action, actions, atol=1e-5)
-        np.testing.assert_array_equal(ep.images['front'], images['front'])
-        assert [(e.start, e.end, e.caption, e.source) for e in ep.events] == [
-            (e.start, e.end, e.caption, 'sidecar') for e in events
-        ]
+    _assert_holds_reference(ds, reference, 'sidecar')
 
 
 def test_bad_requests_fail_clearly(tmp_path, capsys):

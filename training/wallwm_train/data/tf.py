@@ -45,6 +45,7 @@ class TfTree:
 
     def __init__(self):
         self.edges: dict[str, _Edge] = {}
+        self._sorted = True  # dynamic samples in time order (bags need not deliver them so)
 
     def add(self, parent: str, child: str, stamp: float, translation, rotation_xyzw,
             static: bool) -> None:
@@ -63,6 +64,17 @@ class TfTree:
             edge.times.append(stamp)
             edge.translations.append(translation)
             edge.rotations.append(rotation)
+            self._sorted = False
+
+    def _sort(self) -> None:
+        if self._sorted:
+            return
+        for e in self.edges.values():
+            order = np.argsort(e.times, kind='stable')
+            e.times = [e.times[i] for i in order]
+            e.translations = [e.translations[i] for i in order]
+            e.rotations = [e.rotations[i] for i in order]
+        self._sorted = True
 
     def _path(self, frame: str) -> list[str]:
         """Frames from `frame` up to the root (the frame itself first)."""
@@ -90,11 +102,7 @@ class TfTree:
         dynamic = [e for e in edges if not e.static]
         if not dynamic:
             return -np.inf, np.inf
-        for e in dynamic:
-            order = np.argsort(e.times, kind='stable')
-            e.times = [e.times[i] for i in order]
-            e.translations = [e.translations[i] for i in order]
-            e.rotations = [e.rotations[i] for i in order]
+        self._sort()
         return max(e.times[0] for e in dynamic), min(e.times[-1] for e in dynamic)
 
     def _at(self, child: str, t: float) -> tuple[tuple[np.ndarray, np.ndarray], float]:
@@ -116,6 +124,7 @@ class TfTree:
         """(T, 7) poses of ee in base (x, y, z, qx, qy, qz, qw) and (T,) the largest sample
         spacing interpolated across at each time (for gap checks)."""
         to_base, to_ee = self.chain(base, ee)
+        self._sort()
         poses = np.zeros((len(times), 7))
         spacing = np.zeros(len(times))
         identity = (np.zeros(3), np.array([1.0, 0.0, 0.0, 0.0]))

@@ -109,11 +109,17 @@ def test_player_publishes_bag_topics_with_clock(ros_processes, ros_node, tmp_pat
         ],
         name='player',
     )
+    last_stamp = t0 + 29 * 33_333_333
+
+    def clock_ns():
+        return [c.clock.sec * 10**9 + c.clock.nanosec for c in clocks]
+
     wait_for(lambda: len(received) == 30, timeout=20, what='all 30 joint states')
+    # /clock and /joint_states are separate DDS topics: no delivery order between them.
+    wait_for(lambda: last_stamp in clock_ns(), timeout=10, what='/clock at the last bag stamp')
     assert [m.position[0] for m in received] == [float(i) for i in range(30)]
-    clock_ns = [c.clock.sec * 10**9 + c.clock.nanosec for c in clocks]
-    assert clock_ns == sorted(clock_ns)
-    assert t0 <= clock_ns[0] and clock_ns[-1] == t0 + 29 * 33_333_333
+    assert clock_ns() == sorted(clock_ns())
+    assert t0 <= clock_ns()[0] and clock_ns()[-1] == last_stamp
 
 
 def _exe(name: str) -> str:

@@ -4,9 +4,8 @@ with a report (GIF of the camera, joint trajectories, event timeline, success pe
     scripts/demo.sh                      # sets up, then runs this
     python scripts/demo.py --bundle models/default --families pick_place stack
 
-Without `--bundle` it uses `models/default` when that exists; otherwise it builds a quick demo
-bundle first (expert episodes from the sim, the tiny config trained for a few minutes on CPU):
-that model closes the loop but is not expected to solve the tasks, and the report says so.
+Without `--bundle` it uses the shipped `models/default` (models/README.md says how it was
+trained and how to reproduce it).
 ROS traffic stays on this machine (loopback Fast DDS profile, random domain id).
 """
 
@@ -21,31 +20,6 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_BUNDLE = REPO / 'models' / 'default'
 
 
-def build_quick_bundle(out: Path, episodes_per_family: int, steps: int) -> Path:
-    """Expert episodes from the sim -> tiny config trained in memory -> exported bundle."""
-    from wallwm_train.config import load_config
-    from wallwm_train.export import export_bundle
-    from wallwm_train.testing import Episode
-    from wallwm_train.testing import Event
-    from wallwm_train.train import fit_in_memory
-
-    from wallwm_sim.env.expert import run_expert
-    from wallwm_sim.env.scene import SceneConfig
-    from wallwm_sim.env.tabletop_env import TabletopEnv
-
-    episodes = []
-    with TabletopEnv(SceneConfig(image_height=64, image_width=64)) as env:
-        for family in ('pick_place', 'stack', 'bin_ordered', 'push'):
-            for seed in range(1000, 1000 + episodes_per_family):
-                states, actions, images, events, _ = run_expert(env, seed, family)
-                episodes.append(Episode(env.instruction, states, actions, images,
-                                        [Event(e.start, e.end, e.caption) for e in events]))
-    print(f'[demo] {len(episodes)} expert episodes; training the tiny config for {steps} steps')
-    cfg = load_config('tiny', [f'train.steps={steps}'])
-    model, norm = fit_in_memory(cfg, episodes, progress=True)
-    return export_bundle(model, cfg, norm, out, control_rate_hz=30.0)
-
-
 def ros_environment(log_dir: Path) -> dict:
     return {**os.environ,
             'ROS_DOMAIN_ID': str(random.SystemRandom().randint(1, 100)),
@@ -58,26 +32,21 @@ def ros_environment(log_dir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--bundle', type=Path, default=None)
+    parser.add_argument('--bundle', type=Path, default=DEFAULT_BUNDLE)
     parser.add_argument('--families', nargs='*',
                         default=['pick_place', 'stack', 'bin_ordered', 'push'])
     parser.add_argument('--seed', type=int, default=7, help='first held-out episode seed')
     parser.add_argument('--event-timeout', type=float, default=6.0, help='seconds per event')
-    parser.add_argument('--quick-steps', type=int, default=600)
-    parser.add_argument('--quick-episodes', type=int, default=6, help='per family')
     parser.add_argument('--out', type=Path, default=REPO / 'outputs' / 'demo')
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    bundle, quick = args.bundle, False
-    if bundle is None and DEFAULT_BUNDLE.is_dir():
-        bundle = DEFAULT_BUNDLE
-    if bundle is None:
-        quick = True
-        bundle = args.out / 'quick_bundle'
-        if not (bundle / 'manifest.json').is_file():
-            build_quick_bundle(bundle, args.quick_episodes, args.quick_steps)
-    print(f'[demo] bundle: {bundle}{" (quick demo model)" if quick else ""}')
+    bundle = args.bundle
+    if not (bundle / 'manifest.json').is_file():
+        print(f'[demo] {bundle}: no model bundle there (models/README.md: how to train one)',
+              file=sys.stderr)
+        return 2
+    print(f'[demo] bundle: {bundle}')
 
     env = ros_environment(args.out / 'ros_log')
     os.environ.update(env)
@@ -101,7 +70,7 @@ def main() -> int:
         log.close()
     from demo_report import write_report  # scripts/demo_report.py
 
-    report = write_report(results, args.out, bundle, quick)
+    report = write_report(results, args.out, bundle)
     print(f'[demo] report: {report}')
     return 0
 

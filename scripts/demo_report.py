@@ -43,18 +43,11 @@ def _plot(run, path: Path) -> None:
     plt.close(fig)
 
 
-def write_report(runs, out: Path, bundle: Path, quick: bool) -> Path:
+def write_report(runs, out: Path, bundle: Path) -> Path:
     lines = [
         '# wallwm closed-loop demo',
         '',
-        f'Bundle: `{bundle}`'
-        + (
-            ' — a quick demo model (tiny config, minutes of CPU '
-            'training); it closes the loop but is not expected to solve '
-            'the tasks.'
-            if quick
-            else ''
-        ),
+        f'Bundle: `{bundle}`',
         '',
         'Event mode: each expert event description is sent as an `ExecuteEvent` goal; the sim '
         'and the policy run as separate ROS 2 processes. Held-out instruction paraphrases.',

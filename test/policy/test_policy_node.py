@@ -156,8 +156,10 @@ def test_closed_loop_event_goal_under_sim_time_then_cancel(ros_processes, ros_no
         assert result.reason in ('boundary', 'segment_end')
         assert feedback and max(f.steps_executed for f in feedback) > 0
         assert len(arm.commands) >= 3 and _within_limits(arm.commands)
-        # Durations are sim time: the event ran for its steps at 30 Hz of /clock.
-        assert 0 < result.duration.sec + result.duration.nanosec * 1e-9 < 64 / 30 + 1.0
+        # Durations are sim time: the event ran for at most 64 steps at 30 Hz of /clock, plus the
+        # wait for its first plan (seconds on a loaded 2-core machine). Mixing in the wall clock
+        # would be off by decades.
+        assert 0 < result.duration.sec + result.duration.nanosec * 1e-9 < 64 / 30 + 4.0
         assert chunks and chunks[0].num_joints == 6 and len(chunks[0].positions) == \
             chunks[0].num_steps * 6
         assert any(s.state == EventStatus.STATE_DONE for s in statuses[-5:])

@@ -48,6 +48,9 @@ def test_recorder_writes_an_mcap_bag_with_our_and_standard_types(
         )
         time.sleep(0.02)
     time.sleep(0.5)
+    # Ctrl-C under the launcher arrives twice: from the terminal and forwarded by the launcher.
+    recorder.send_signal(signal.SIGINT)
+    time.sleep(0.01)
     recorder.send_signal(signal.SIGINT)
     assert recorder.wait(timeout=10) == 0, ros_processes.log('recorder')
 

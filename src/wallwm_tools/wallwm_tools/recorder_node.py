@@ -5,6 +5,7 @@ received (no deserialisation), stamped with the node's clock, so `use_sim_time` 
 simulation time. Stop with Ctrl-C / SIGINT: the bag is closed properly.
 """
 
+import signal
 from pathlib import Path
 
 import rclpy
@@ -86,6 +87,9 @@ def main(args=None) -> None:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C reaches us twice (the terminal's process group and the launcher forwarding it);
+        # a second interrupt while closing would leave a bag without metadata.yaml, unreadable.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()

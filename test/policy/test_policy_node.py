@@ -351,12 +351,16 @@ def test_fuzzed_inputs_never_crash_or_command_outside_limits(ros_processes, ros_
         time.sleep(1.0)
         assert proc.poll() is None, ros_processes.log('policy')
         assert _within_limits(arm.commands), 'a command left the joint limits'
+        # A rejection holds until the arm's next valid message (a few ms): the status topic may
+        # sample it or not, the node's throttled log names it either way.
         reasons = {s.hold_reason for s in statuses if s.state == EventStatus.STATE_HOLDING}
-        assert any('rejected' in r for r in reasons), reasons
+        assert any('rejected' in r for r in reasons) or \
+            'rejected:' in ros_processes.log('policy'), reasons
         # still alive and responsive: it recovers and commands again on valid inputs
         count = len(arm.commands)
         wait_for(lambda: len(arm.commands) > count + 10, timeout=20, what='recovery')
-        assert statuses[-1].state == EventStatus.STATE_RUNNING
+        wait_for(lambda: statuses[-1].state == EventStatus.STATE_RUNNING, timeout=10,
+                 what='running again')
         assert 'Traceback' not in ros_processes.log('policy')
     finally:
         arm.stop()
@@ -378,23 +382,14 @@ def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, b
     _start_node(ros_processes, bundle, '-p', 'cameras.transport:=compressed')
     manifest = _manifest(bundle)
     arm = FakeArm(ros_node, manifest)
-    arm.image_pubs = []          # the node listens to <topic>/compressed only
-    jpeg_pubs = [ros_node.create_publisher(CompressedImage, f'camera/{c["name"]}/image_raw/'
-                                           'compressed', qos_profile_sensor_data)
-                 for c in manifest['cameras']]
+    # The node listens to <topic>/compressed only. The arm publishes the JPEGs from its own loop,
+    # with the joint state's stamp, so test-side thread scheduling cannot put them out of sync.
+    arm.image_pubs = [ros_node.create_publisher(CompressedImage, f'camera/{c["name"]}/image_raw/'
+                                                'compressed', qos_profile_sensor_data)
+                      for c in manifest['cameras']]
     bgr = np.zeros((60, 80, 3), np.uint8)
     bgr[:, :, 2] = 200
-    jpeg = cv2.imencode('.jpg', bgr)[1].tobytes()
-    stop = threading.Event()
-
-    def publish_jpegs():
-        while not stop.wait(1 / 30):
-            for pub in jpeg_pubs:
-                msg = CompressedImage(format='jpeg', data=jpeg)
-                msg.header.stamp = arm.stamp()
-                pub.publish(msg)
-
-    threading.Thread(target=publish_jpegs, daemon=True).start()
+    arm.image = CompressedImage(format='jpeg', data=cv2.imencode('.jpg', bgr)[1].tobytes())
     arm.start()
     try:
         client = ActionClient(ros_node, ExecuteInstruction, f'{NODE}/execute_instruction')
@@ -424,7 +419,6 @@ def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, b
         refused = set_param('bundle_path', '/somewhere/else')            # read-only
         assert not refused.successful and 'read-only' in refused.reason.lower()
     finally:
-        stop.set()
         arm.stop()
 
 

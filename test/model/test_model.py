@@ -107,3 +107,26 @@ def test_config_rejects_contradictions():
         load_config('tinny')
     with pytest.raises(ValueError, match='unknown field'):
         load_config('tiny', ['model.widht=3'])
+
+
+def test_keypoint_token_locates_an_object_within_a_patch():
+    """A heatmap that responds to red puts its keypoint on a red 3-pixel square wherever it
+    sits inside a 16-pixel patch: the precision patch tokens alone do not give."""
+    from wallwm_train.model.vision import SpatialKeypoints
+
+    keypoints = SpatialKeypoints(image_size=64, channels=4, keypoints=1, dim=8)
+    with torch.no_grad():
+        for conv in keypoints.features[::2]:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        first, second, last = keypoints.features[0], keypoints.features[2], keypoints.features[4]
+        first.weight[0, 0] = 1.0 / 16  # mean red over the 4x4 window
+        first.weight[0, 1:] = -1.0 / 16  # minus green and blue: a white table is not red
+        second.weight[0, 0, 1, 1] = 1.0
+        last.weight[0, 0] = 1.0
+        keypoints.log_temperature.fill_(np.log(20.0))
+    for x, y in [(5, 9), (20, 20), (33, 50), (60, 3)]:
+        image = torch.full((1, 3, 64, 64), 0.6)  # grey table, in [-1, 1]
+        image[0, :, y - 1 : y + 2, x - 1 : x + 2] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]
+        px, py = ((keypoints.points(image)[0, 0] + 1) / 2 * 63).tolist()
+        assert abs(px - x) < 1.5 and abs(py - y) < 1.5, (x, y, px, py)

@@ -43,6 +43,7 @@ class ModelConfig:
     image_size: int = 64  # model input (square); the runtime resizes camera frames to it
     patch_size: int = 16  # image tokens per camera = (image_size / patch_size) ** 2
     stem_channels: int = 32  # width of the first conv of the patch stem
+    keypoints: int = 0  # spatial-softmax keypoints per camera, one extra token (0: none)
     dim: int = 128  # backbone width
     heads: int = 4
     depth: int = 4  # backbone layers L
@@ -86,6 +87,8 @@ class ModelConfig:
             raise ValueError(
                 f'image_size {self.image_size} is not a multiple of future_size {self.future_size}'
             )
+        if self.keypoints < 0:
+            raise ValueError(f'keypoints must be >= 0, got {self.keypoints}')
         if not self.cameras or not self.joint_names:
             raise ValueError('at least one camera and one joint are required')
         if not 5 <= self.caption_vocab <= self.vocab_size:
@@ -99,7 +102,8 @@ class ModelConfig:
 
     @property
     def image_tokens(self) -> int:
-        return len(self.cameras) * (self.image_size // self.patch_size) ** 2
+        per_camera = (self.image_size // self.patch_size) ** 2 + (1 if self.keypoints else 0)
+        return len(self.cameras) * per_camera
 
     @property
     def prefix_tokens(self) -> int:

@@ -1,4 +1,5 @@
-"""Vision encoder: a shared conv patch stem for 1..N cameras, plus patch and camera embeddings."""
+"""Vision encoder: a shared conv patch stem for 1..N cameras, plus patch and camera embeddings,
+and optionally a spatial-softmax keypoint token per camera."""
 
 from __future__ import annotations
 
@@ -8,8 +9,44 @@ from torch import nn
 from wallwm_train.config import ModelConfig
 
 
+class SpatialKeypoints(nn.Module):
+    """(B, 3, H, W) in [-1, 1] -> (B, D): expected (x, y) of K learned heatmaps, as one token.
+
+    A 16-pixel patch token says roughly where a 4 cm cube is; grasping it needs about a
+    centimetre. The softmax-weighted mean over a half-resolution heatmap localises a coloured
+    object to a fraction of a pixel (spatial softmax, Levine et al. 2016, as in robomimic and
+    Diffusion Policy) for a few percent of the network's compute.
+    """
+
+    def __init__(self, image_size: int, channels: int, keypoints: int, dim: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(3, channels, kernel_size=4, stride=2, padding=1),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1),
+            nn.GELU(),
+            nn.Conv2d(channels, keypoints, kernel_size=1),
+        )
+        side = image_size // 2
+        coords = torch.linspace(-1.0, 1.0, side)
+        ys, xs = torch.meshgrid(coords, coords, indexing='ij')
+        self.register_buffer('grid', torch.stack([xs.flatten(), ys.flatten()], -1), False)
+        self.log_temperature = nn.Parameter(torch.zeros(()))
+        self.project = nn.Linear(2 * keypoints, dim)
+
+    def points(self, images: torch.Tensor) -> torch.Tensor:
+        """-> (B, K, 2) heatmap centres, (x, y) in [-1, 1] from the image's left/top edge."""
+        heat = self.features(images).flatten(2)  # (B, K, h * w)
+        weights = torch.softmax(heat * self.log_temperature.exp(), dim=-1)
+        return weights @ self.grid
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.project(self.points(images).flatten(1))
+
+
 class VisionEncoder(nn.Module):
-    """(B, N_cam, 3, H, W) RGB in [0, 1] -> (B, N_cam * P, D) tokens, P = (H / patch) ** 2.
+    """(B, N_cam, 3, H, W) RGB in [0, 1] -> (B, N_cam * P, D) tokens, P = (H / patch) ** 2
+    (+ 1 keypoint token per camera when `keypoints` > 0).
 
     Two strided convs (stride 4, then patch / 4) are the cheapest stem that still sees local
     structure inside a patch; weights are shared across cameras, a learned camera embedding tells
@@ -29,14 +66,22 @@ class VisionEncoder(nn.Module):
                 stride=cfg.patch_size // 4,
             ),
         )
-        self.patch_embed = nn.Parameter(torch.randn(side * side, cfg.dim) * 0.02)
+        self.keypoints = (
+            SpatialKeypoints(cfg.image_size, cfg.stem_channels // 2, cfg.keypoints, cfg.dim)
+            if cfg.keypoints
+            else None
+        )
+        tokens = side * side + (1 if cfg.keypoints else 0)
+        self.patch_embed = nn.Parameter(torch.randn(tokens, cfg.dim) * 0.02)
         self.camera_embed = nn.Parameter(torch.randn(len(cfg.cameras), cfg.dim) * 0.02)
         self.num_cameras = len(cfg.cameras)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         b, n, c, h, w = images.shape
-        x = self.stem(images.reshape(b * n, c, h, w) * 2.0 - 1.0)  # (B*N, D, h', w')
-        x = x.flatten(2).transpose(1, 2)  # (B*N, P, D)
+        pixels = images.reshape(b * n, c, h, w) * 2.0 - 1.0
+        x = self.stem(pixels).flatten(2).transpose(1, 2)  # (B*N, P, D)
+        if self.keypoints is not None:
+            x = torch.cat([x, self.keypoints(pixels)[:, None]], dim=1)
         x = x + self.patch_embed[None]
         x = x.reshape(b, n, -1, x.shape[-1]) + self.camera_embed[None, :, None]
         return x.reshape(b, -1, x.shape[-1])  # (B, N*P, D)

@@ -60,3 +60,33 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     assert '95% CI (Wilson)' in table and table.count('\n| ') >= 7
     assert '| event − chunk | push |' in table and '95% CI (Newcombe)' in table
     assert 'split `heldout`' in table
+
+    # A later run adds its episodes to these (the baseline evaluated on its own, say) ...
+    more = tmp_path / 'more'
+    args = [
+        '--bundle',
+        str(tiny_bundle),
+        '--modes',
+        'event',
+        '--families',
+        'push',
+        '--episodes',
+        '1',
+        '--workers',
+        '1',
+        '--with-episodes',
+        str(out / 'episodes.csv'),
+    ]
+    assert (
+        evaluate.main(
+            [*args, '--first-seed', str(evaluate.HELDOUT_FIRST_SEED + 1), '--out', str(more)]
+        )
+        == 0
+    )
+    merged = list(csv.DictReader(open(more / 'episodes.csv')))
+    assert len(merged) == len(rows) + 1
+    assert '| event | push | 2 |' in (more / 'table.md').read_text()
+    assert '| chunk | pick_place | 1 |' in (more / 'table.md').read_text()
+    # ... but never counts an episode twice.
+    with pytest.raises(SystemExit):
+        evaluate.main([*args, '--out', str(tmp_path / 'twice')])

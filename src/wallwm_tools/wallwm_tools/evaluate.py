@@ -37,7 +37,7 @@ class EpisodeResult:
     mode: str
     seed: int
     success: bool
-    events_done: int     # -1 in chunk mode, which has no events to complete
+    events_done: int  # -1 in chunk mode, which has no events to complete
     events_total: int
     steps: int
     latency_ms: float  # median inference time of the episode's plans
@@ -198,6 +198,24 @@ def evaluate(
             pool.join()
 
 
+def read_episodes(path: Path) -> list[EpisodeResult]:
+    """The episodes an earlier run wrote to its episodes.csv."""
+    with open(path, newline='') as f:
+        return [
+            EpisodeResult(
+                r['family'],
+                r['mode'],
+                int(r['seed']),
+                r['success'] == 'True',
+                int(r['events_done']),
+                int(r['events_total']),
+                int(r['steps']),
+                float(r['latency_ms']),
+            )
+            for r in csv.DictReader(f)
+        ]
+
+
 def table(results: list[EpisodeResult]) -> list[dict]:
     rows = []
     keys = sorted({(r.mode, r.family) for r in results})
@@ -278,9 +296,31 @@ def main(argv=None) -> int:
     parser.add_argument('--first-seed', type=int, default=HELDOUT_FIRST_SEED)
     parser.add_argument('--workers', type=int, default=max(1, multiprocessing.cpu_count()))
     parser.add_argument('--out', type=Path, default=Path('outputs/eval'))
+    parser.add_argument(
+        '--with-episodes',
+        nargs='+',
+        type=Path,
+        default=[],
+        metavar='CSV',
+        help='episodes.csv of earlier runs (e.g. the baseline, evaluated on its own) to add to '
+        'the table; same split and seeds expected',
+    )
     args = parser.parse_args(argv)
     start = time.perf_counter()
-    results = evaluate(
+    earlier = [r for path in args.with_episodes for r in read_episodes(path)]
+    planned = {
+        (m, f, args.first_seed + i)
+        for m in args.modes
+        for f in args.families
+        for i in range(args.episodes)
+    }
+    repeated = sorted(planned & {(r.mode, r.family, r.seed) for r in earlier})
+    if repeated:
+        parser.error(
+            f'--with-episodes already holds {len(repeated)} of these episodes, '
+            f'e.g. mode, family, seed = {repeated[0]}'
+        )
+    results = earlier + evaluate(
         args.bundle,
         args.families,
         args.modes,
@@ -303,13 +343,16 @@ def main(argv=None) -> int:
     bundles = f'Bundle `{args.bundle}`' + (
         f' (chunk mode: `{args.chunk_bundle}`)' if args.chunk_bundle else ''
     )
+    if args.with_episodes:
+        bundles += ', with the episodes of ' + ', '.join(f'`{p}`' for p in args.with_episodes)
     (args.out / 'table.md').write_text(
         f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
         f'{args.episodes} episodes per family and mode.\n\n{text}\n'
     )
     print(text)
+    read = f' (+ {len(earlier)} read from earlier runs)' if earlier else ''
     print(
-        f'\n{len(results)} episodes in {time.perf_counter() - start:.0f} s; '
+        f'\n{len(results) - len(earlier)} episodes in {time.perf_counter() - start:.0f} s{read}; '
         f'written to {args.out}/table.md and episodes.csv'
     )
     return 0

@@ -138,6 +138,7 @@ class TrainConfig:
     boundary_weight: float = 0.5
     progress_weight: float = 0.5
     future_weight: float = 0.5
+    future_state_weight: float = 1.0
 
     def __post_init__(self):
         object.__setattr__(self, 'modes', tuple(self.modes))

@@ -10,6 +10,7 @@ EVENT_IDS = 'event_ids'  # int64 (B, Te): caption of the event containing t
 EVENT_MASK = 'event_mask'  # int64 (B, Te)
 NEXT_EVENT_IDS = 'next_event_ids'  # int64 (B, Te): caption of the following event
 FUTURE = 'future'  # float32 (B, N_cam, 3, f, f): end-of-event frame
+FUTURE_STATE = 'future_state'  # float32 (B, J): end-of-event joint state, normalised
 # Event mode: the segment from t to the end of the event (<= event_action_steps), padded.
 SEGMENT_ACTIONS = 'segment_actions'  # float32 (B, Ae, J), normalised
 SEGMENT_VALID = 'segment_valid'  # float32 (B, Ae): 1 inside the event

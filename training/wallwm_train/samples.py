@@ -8,7 +8,8 @@ sampler); the time step t inside the event comes from our own seeded generator. 
   a boundary target at the event's last step, progress (step - start + 1) / duration;
 - unified and chunk modes: a fixed chunk of chunk_steps actions from t (masked past the episode's
   end), with the same boundary/progress targets where the chunk is inside the event;
-- the end-of-event frame at future_size (the future-observation target) and the next event's
+- the end-of-event frame at future_size and joint state (the future-observation targets) and the
+  next event's
   caption.
 
 Episodes are decoded once into memory at the model's image size (uint8, area-resized exactly
@@ -229,6 +230,9 @@ class SampleBuilder:
             / 255.0
         )
         out[keys.FUTURE] = pooled.transpose(0, 3, 1, 2).astype(np.float32)  # (N, 3, f, f)
+        out[keys.FUTURE_STATE] = (
+            (ep.state[min(ref.end, n - 1)] - self.norm.state_mean) / self.norm.state_std
+        ).astype(np.float32)
         duration = ref.end - ref.start
         # Event segment: t .. end-1, at most event_action_steps.
         steps = np.arange(cfg.event_action_steps) + t

@@ -3,7 +3,8 @@
 Boundary and progress are read per action step by learned step queries that attend to the
 backbone states (one `CrossBlock`); they tell the runtime where the event ends inside a segment
 or chunk. The future head predicts the end-of-event frame of every camera downsampled to
-`future_size` (the "world" target of the world action model; training-only).
+`future_size` and the joint state then (the "world" targets of the world action model;
+training-only).
 """
 
 from __future__ import annotations
@@ -39,16 +40,26 @@ class SegmentHeads(nn.Module):
 
 
 class FutureHead(nn.Module):
+    """Where the event leaves the world: its end frame, and the arm's joint state then.
+
+    The end state is the event's goal in joint space (above *this* cube, on *that* pad). A
+    regression target for it teaches the backbone to localise what the event names far sooner
+    than the noisy flow-matching loss alone does.
+    """
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.shape = (len(cfg.cameras), 3, cfg.future_size, cfg.future_size)
         size = len(cfg.cameras) * 3 * cfg.future_size**2
-        self.net = nn.Sequential(
-            nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.GELU(), nn.Linear(cfg.dim, size)
-        )
+        self.net = nn.Sequential(nn.LayerNorm(cfg.dim), nn.Linear(cfg.dim, cfg.dim), nn.GELU())
+        self.frame = nn.Linear(cfg.dim, size)
+        self.state = nn.Linear(cfg.dim, cfg.num_joints)
 
-    def forward(self, memory: torch.Tensor, memory_valid: torch.Tensor) -> torch.Tensor:
-        """Masked mean of the memory -> (B, N_cam, 3, f, f) in [0, 1]."""
+    def forward(
+        self, memory: torch.Tensor, memory_valid: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Masked mean of the memory -> frame (B, N_cam, 3, f, f) in [0, 1], state (B, J)."""
         w = memory_valid.float()[..., None]
         pooled = (memory * w).sum(1) / w.sum(1).clamp(min=1.0)
-        return torch.sigmoid(self.net(pooled)).view(-1, *self.shape)
+        h = self.net(pooled)
+        return torch.sigmoid(self.frame(h)).view(-1, *self.shape), self.state(h)

@@ -170,9 +170,7 @@ class WallWM(nn.Module):
             parts['event/next_caption'] = self.caption.loss(
                 self.text, batch[keys.NEXT_EVENT_IDS], memory, mem_valid
             )
-            parts['event/future'] = (
-                (self.future(memory, mem_valid) - batch[keys.FUTURE]).pow(2).mean()
-            )
+            self._future(parts, 'event', memory, mem_valid, batch)
         if MODE_UNIFIED in self.modes:
             # Thoughts from an observation between the event's start and t (the runtime computes
             # them when the event begins), the chunk from the observation at t.
@@ -206,9 +204,7 @@ class WallWM(nn.Module):
             parts['unified/caption'] = self.caption.loss(
                 self.text, batch[keys.EVENT_IDS], thoughts, ones
             )
-            parts['unified/future'] = (
-                (self.future(memory, mem_valid) - batch[keys.FUTURE]).pow(2).mean()
-            )
+            self._future(parts, 'unified', memory, mem_valid, batch)
         if MODE_CHUNK in self.modes:
             parts['chunk/action'] = self.expert.loss(
                 batch[keys.CHUNK_ACTIONS],
@@ -225,9 +221,15 @@ class WallWM(nn.Module):
             'boundary': train.boundary_weight,
             'progress': train.progress_weight,
             'future': train.future_weight,
+            'future_state': train.future_state_weight,
         }
         total = sum(weights[name.split('/')[1]] * value for name, value in parts.items())
         return total, parts
+
+    def _future(self, parts, prefix, memory, mem_valid, batch) -> None:
+        frame, state = self.future(memory, mem_valid)
+        parts[f'{prefix}/future'] = (frame - batch[keys.FUTURE]).pow(2).mean()
+        parts[f'{prefix}/future_state'] = (state - batch[keys.FUTURE_STATE]).pow(2).mean()
 
     def _event_heads(
         self, parts, prefix, memory, mem_valid, boundary, boundary_valid, progress, progress_valid

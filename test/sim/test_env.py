@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from wallwm_sim.env.expert import expert_steps
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.scene import SceneConfig
@@ -78,6 +79,9 @@ def test_expert_succeeds_and_narrates_contiguous_events(env, family, seed):
     for before, after in zip(events, events[1:], strict=False):
         assert before.end == after.start and before.start < before.end
     assert all(e.caption for e in events)
+    # What the evaluation reads off the plan instead of running the expert first.
+    assert expert_steps(env.episode.plan) == len(actions)
+    assert [e.caption for e in env.episode.plan] == [e.caption for e in events]
     if family == 'bin_ordered':  # long-horizon: two pick-and-release sequences
         assert len(events) == 10
 

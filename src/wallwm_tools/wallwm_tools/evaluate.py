@@ -9,7 +9,8 @@ blending, event state machine and safety filter as the node) directly on the sim
 ROS, for speed. The sim steps synchronously: each control tick waits for the model, so results do
 not depend on the machine's speed (latency is measured and reported separately). By default the
 seeds (from 100000) and the instruction paraphrases (`split='heldout'`) are ones training never
-saw. Event mode receives the expert's event descriptions one at a time, as an operator or planner
+saw. Cameras render at the bundle's input size (as the training data was rendered). Event mode
+receives the expert's event descriptions one at a time, as an operator or planner
 would send them; unified and chunk modes receive only the instruction.
 """
 
@@ -86,16 +87,19 @@ def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str)
     from wallwm_policy.core.controller import PolicyController
     from wallwm_policy.core.pipeline import Observation
     from wallwm_policy.core.safety import JointLimits
-    from wallwm_sim.env.expert import run_expert
+    from wallwm_sim.env.expert import expert_steps
     from wallwm_sim.env.scene import JOINT_NAMES
+    from wallwm_sim.env.scene import SceneConfig
     from wallwm_sim.env.tabletop_env import TabletopEnv
 
     bundle = _bundle(bundle_path)
-    with TabletopEnv(render=False) as probe:  # the expert's events and episode length
-        _, actions, _, expert_events, _ = run_expert(probe, seed, family, split, render=False)
-    budget = int(len(actions) * EPISODE_STEP_FACTOR)
-    with TabletopEnv() as env:
+    # Cameras render at the model's input size, as `wallwm-generate --image-size` renders the
+    # training data: the frames the model sees here are the kind it was trained on.
+    height, width = bundle.manifest.image_size
+    with TabletopEnv(SceneConfig(image_height=height, image_width=width)) as env:
         obs = env.reset(seed, family, split)
+        expert_events = env.episode.plan  # the expert's events, in order
+        budget = int(expert_steps(expert_events) * EPISODE_STEP_FACTOR)
         limits = JointLimits.from_profile(
             bundle.manifest.joint_names,
             JOINT_NAMES,

@@ -152,12 +152,21 @@ class ScriptedExpert:
         return np.clip(q, self.env.ctrl_range[:ARM_JOINTS, 0], self.env.ctrl_range[:ARM_JOINTS, 1])
 
 
+SETTLE_STEPS = 10  # the expert holds its last action this long after the plan ends
+
+
+def expert_steps(plan, settle_steps: int = SETTLE_STEPS) -> int:
+    """The length of `run_expert`'s episode for `plan` (a list of EventPlan), without running it:
+    one control step per move step, then the settle steps."""
+    return sum(move.steps for event in plan for move in event.moves) + settle_steps
+
+
 def run_expert(
     env: TabletopEnv,
     seed: int,
     family: str,
     split: str = 'train',
-    settle_steps: int = 10,
+    settle_steps: int = SETTLE_STEPS,
     render: bool = True,
 ):
     """One expert episode. Returns (states, actions, images, events, success)."""

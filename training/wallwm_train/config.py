@@ -43,7 +43,7 @@ class ModelConfig:
     image_size: int = 64  # model input (square); the runtime resizes camera frames to it
     patch_size: int = 16  # image tokens per camera = (image_size / patch_size) ** 2
     stem_channels: int = 32  # width of the first conv of the patch stem
-    keypoints: int = 0  # spatial-softmax keypoints per camera, one token each (0: none)
+    keypoints: int = 0  # spatial-softmax keypoints per camera, one extra token (0: none)
     dim: int = 128  # backbone width
     heads: int = 4
     depth: int = 4  # backbone layers L
@@ -102,7 +102,7 @@ class ModelConfig:
 
     @property
     def image_tokens(self) -> int:
-        per_camera = (self.image_size // self.patch_size) ** 2 + self.keypoints
+        per_camera = (self.image_size // self.patch_size) ** 2 + (1 if self.keypoints else 0)
         return len(self.cameras) * per_camera
 
     @property

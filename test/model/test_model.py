@@ -9,6 +9,7 @@ from wallwm_train.model.wallwm import WallWM
 from wallwm_train.optim import build_optimizers
 from wallwm_train.samples import EpisodeStore
 from wallwm_train.samples import SampleBuilder
+from wallwm_train.samples import trim_text_padding
 
 
 def _setup(cfg, episodes, modes):
@@ -55,6 +56,24 @@ def test_chunk_baseline_has_no_event_path(tiny, episodes):
     other = dict(batch)
     other[keys.EVENT_IDS] = torch.randint(1000, 2000, batch[keys.EVENT_IDS].shape)
     assert model(other, tiny.train)[0].item() == total.item()  # events are not an input
+
+
+def test_trimming_text_padding_leaves_every_loss_unchanged(episodes):
+    """Training drops padding columns for speed; every objective must see the same batch."""
+    cfg = load_config('tiny', ['model.instruction_tokens=24', 'model.event_tokens=16'])
+    model, batch = _setup(cfg, episodes, cfg.train.modes)
+    trimmed = trim_text_padding(batch)
+    assert trimmed[keys.INSTRUCTION_IDS].shape[1] < batch[keys.INSTRUCTION_IDS].shape[1]
+    assert trimmed[keys.EVENT_IDS].shape[1] < batch[keys.EVENT_IDS].shape[1]
+    assert trimmed[keys.NEXT_EVENT_IDS].shape[1] < batch[keys.NEXT_EVENT_IDS].shape[1]
+    assert trimmed[keys.INSTRUCTION_MASK][:, -1].any()  # nothing used was cut
+    model.eval()
+    with torch.no_grad():
+        _, full = model(batch, cfg.train)
+        _, short = model(trimmed, cfg.train)
+    assert set(full) == set(short)
+    for name in full:
+        assert short[name].item() == pytest.approx(full[name].item(), rel=1e-5, abs=1e-6), name
 
 
 def test_loss_goes_down_on_a_fixed_batch(tiny, episodes):

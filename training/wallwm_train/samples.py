@@ -288,6 +288,27 @@ class SampleBuilder:
         return torch.tensor(sorted(counts, key=lambda i: (-counts[i], i)), dtype=torch.long)
 
 
+def trim_text_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop the trailing text columns that are padding in every sample of the batch.
+
+    The sim's instructions use at most 15 of 24 instruction tokens, and the prefix is most of a
+    step's compute. Padding is masked wherever it is read (attention keys, the caption loss's
+    ignore index), so the losses are unchanged; the exported graphs keep the full fixed length.
+    """
+    out = dict(batch)
+    for ids, mask in (
+        (keys.INSTRUCTION_IDS, keys.INSTRUCTION_MASK),
+        (keys.EVENT_IDS, keys.EVENT_MASK),
+        (keys.NEXT_EVENT_IDS, None),
+    ):
+        used = (batch[ids] != 0) if mask is None else batch[mask] > 0
+        length = int(used.any(0).nonzero().max()) + 1 if used.any() else 1
+        out[ids] = batch[ids][:, :length]
+        if mask is not None:
+            out[mask] = batch[mask][:, :length]
+    return out
+
+
 class RandomEventSampler:
     """Uniform event draws for in-memory episode lists (tests, `fit_in_memory`): the same
     iterator/state_dict protocol as `wallwm_train.data.sampler.ClusterBalancedSampler`, which

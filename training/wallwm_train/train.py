@@ -37,6 +37,7 @@ from wallwm_train.samples import EpisodeStore
 from wallwm_train.samples import NormStats
 from wallwm_train.samples import RandomEventSampler
 from wallwm_train.samples import SampleBuilder
+from wallwm_train.samples import trim_text_padding
 
 LOG_FILE = 'metrics.csv'
 
@@ -177,7 +178,9 @@ def train(
     t0 = time.time()
     for step in bar:
         factor = set_lr(optimizers, step, tc)
-        batch = builder.batch([next(draws) for _ in range(tc.batch_size)], generator)
+        batch = trim_text_padding(
+            builder.batch([next(draws) for _ in range(tc.batch_size)], generator)
+        )
         batch = {k: v.to(env.device) for k, v in batch.items()}
         with autocast:
             total, parts = net(batch, tc)

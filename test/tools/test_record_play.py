@@ -108,7 +108,7 @@ def test_player_publishes_bag_topics_with_clock(ros_processes, ros_node, tmp_pat
             '-p',
             'rate:=2.0',
             '-p',
-            'start_delay_s:=2.0',
+            'start_delay_s:=15.0',  # at most: it starts once both topics have a subscriber
         ],
         name='player',
     )

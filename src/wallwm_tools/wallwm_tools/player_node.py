@@ -37,7 +37,9 @@ class PlayerNode(Node):
             description='publish /clock from bag time (for use_sim_time subscribers)',
             read_only=True))
         self.declare_parameter('start_delay_s', 1.0, ParameterDescriptor(
-            description='wall time to wait for subscribers before playing', read_only=True))
+            description='longest wall time to wait, before playing, for every played topic to '
+                        'have a subscriber (DDS discovery can take seconds on a loaded machine)',
+            read_only=True))
         self.declare_parameter('loop', False, ParameterDescriptor(
             description='start again at the end', read_only=True))
         self.bag = Path(self.get_parameter('bag').value)
@@ -48,6 +50,15 @@ class PlayerNode(Node):
         self.loop = bool(self.get_parameter('loop').value)
         self.clock_pub = self.create_publisher(Clock, CLOCK_TOPIC, 10)
         self.publishers_by_topic = {}
+
+    def _wait_for_subscribers(self) -> None:
+        publishers = list(self.publishers_by_topic.values())
+        publishers += [self.clock_pub] if self.publish_clock else []
+        deadline = time.monotonic() + self.start_delay_s
+        while time.monotonic() < deadline and rclpy.ok():
+            if all(p.get_subscription_count() > 0 for p in publishers):
+                return
+            time.sleep(0.05)
 
     def play_once(self) -> int:
         """Publish the bag once in real time / rate; returns the number of messages sent."""
@@ -60,7 +71,7 @@ class PlayerNode(Node):
                 if c.topic not in self.publishers_by_topic:
                     self.publishers_by_topic[c.topic] = self.create_publisher(
                         python_type(c.msgtype), c.topic, 50)
-            time.sleep(self.start_delay_s)
+            self._wait_for_subscribers()
             bag_start = None
             wall_start = time.monotonic()
             last_clock = None

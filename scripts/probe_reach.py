@@ -29,8 +29,6 @@ import numpy as np
 import pyarrow.parquet as pq
 from lerobot_env_so101.ik_control import control_point
 from lerobot_env_so101.mujoco_env import grasp_point_offset
-from wallwm_sim.env.tabletop_env import TabletopEnv
-from wallwm_sim.env.tasks import TASK_FAMILIES
 from wallwm_train import keys
 from wallwm_train.config import load_config
 from wallwm_train.data.lerobot import LeRobotDataset
@@ -38,6 +36,9 @@ from wallwm_train.export import run_onnx
 from wallwm_train.samples import EpisodeStore
 from wallwm_train.samples import NormStats
 from wallwm_train.samples import SampleBuilder
+
+from wallwm_sim.env.tabletop_env import TabletopEnv
+from wallwm_sim.env.tasks import TASK_FAMILIES
 
 REACH = 'reach above the '
 
@@ -76,7 +77,9 @@ def main() -> None:
     parser.add_argument('--bundle', type=Path, default=Path('models/default'))
     parser.add_argument('--data', type=Path, required=True, help='wallwm-generate output')
     parser.add_argument('--split', default='heldout', help='the --split it was generated with')
-    parser.add_argument('--seed', type=int, default=100000, help='the --seed it was generated with')
+    parser.add_argument(
+        '--seed', type=int, default=100000, help='the --seed it was generated with'
+    )
     parser.add_argument('--before-end', type=int, default=0, help='0: observe at the start')
     args = parser.parse_args()
 
@@ -128,7 +131,9 @@ def main() -> None:
         json.dumps(
             {
                 'bundle': str(args.bundle),
-                'observed': f'{args.before_end} steps before the end' if args.before_end else 'start',
+                'observed': f'{args.before_end} steps before the end'
+                if args.before_end
+                else 'start',
                 'reach_events': len(to_named),
                 'skipped_unmatched': skipped,
                 'cm_to_named_median': round(float(np.median(to_named)), 2),

@@ -32,11 +32,12 @@ from lerobot_env_so101.mujoco_env import grasp_point_offset
 from wallwm_train import keys
 from wallwm_train.config import load_config
 from wallwm_train.data.lerobot import LeRobotDataset
-from wallwm_train.export import run_onnx
 from wallwm_train.samples import EpisodeStore
 from wallwm_train.samples import NormStats
 from wallwm_train.samples import SampleBuilder
 
+from wallwm_policy.core.bundle import Bundle
+from wallwm_policy.core.bundle import load_bundle
 from wallwm_sim.env.tabletop_env import TabletopEnv
 from wallwm_sim.env.tasks import TASK_FAMILIES
 
@@ -57,11 +58,23 @@ class GraspPoint:
         return control_point(self.env.data, self.site, self.offset).copy()
 
 
-def bundle_norm(bundle: Path) -> NormStats:
-    n = json.loads((bundle / 'manifest.json').read_text())['normalization']
+def bundle_norm(bundle: Bundle) -> NormStats:
+    n = bundle.manifest.normalization
     return NormStats(
-        *(np.asarray(n[k][s], np.float32) for k in ('state', 'action') for s in ('mean', 'std'))
+        *(
+            np.asarray(v, np.float32)
+            for v in (n.state.mean, n.state.std, n.action.mean, n.action.std)
+        )
     )
+
+
+def run_event_mode(bundle: Bundle, tensors: dict[str, np.ndarray]) -> np.ndarray:
+    """The event mode's graphs in order, chained by tensor name -> actions (A, J), normalised."""
+    mode = bundle.manifest.modes['event']
+    tensors = dict(tensors)
+    for name in (*mode.per_event, *mode.per_step):
+        tensors.update(bundle.graphs[name].run(tensors))
+    return tensors['actions'][0]
 
 
 def episode_tasks(data: Path) -> dict[int, str]:
@@ -83,11 +96,11 @@ def main() -> None:
     parser.add_argument('--before-end', type=int, default=0, help='0: observe at the start')
     args = parser.parse_args()
 
-    manifest = json.loads((args.bundle / 'manifest.json').read_text())
-    if 'event' not in manifest['modes']:
-        parser.error(f'{args.bundle} offers no event mode ({sorted(manifest["modes"])})')
-    cfg = load_config(manifest['created_by']['config'])
-    norm = bundle_norm(args.bundle)
+    bundle = load_bundle(args.bundle)  # verifies every file's checksum
+    if 'event' not in bundle.manifest.modes:
+        parser.error(f'{args.bundle} offers no event mode ({sorted(bundle.manifest.modes)})')
+    cfg = load_config(bundle.manifest.created_by['config'])
+    norm = bundle_norm(bundle)
     store = EpisodeStore.from_dataset(LeRobotDataset(args.data), cfg.model)
     builder = SampleBuilder(store, cfg.model, norm)
     tasks = episode_tasks(args.data)
@@ -118,8 +131,10 @@ def main() -> None:
                 ('event_mask', keys.EVENT_MASK),
             )
         }
-        inputs['noise'] = rng.standard_normal((1, cfg.model.event_action_steps, 6), np.float32)
-        actions = run_onnx(args.bundle, 'event', inputs)['event_sampler']['actions'][0]
+        inputs['noise'] = rng.standard_normal(
+            (1, cfg.model.event_action_steps, cfg.model.num_joints), np.float32
+        )
+        actions = run_event_mode(bundle, inputs)
         end = grasp_point(actions[event.end - t - 1] * norm.action_std + norm.action_mean)[:2]
         dist = {name: float(np.linalg.norm(end - xy)) * 100 for name, xy in objects.items()}
         named = event.caption[len(REACH) :]

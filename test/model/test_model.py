@@ -48,6 +48,24 @@ def test_unified_action_loss_reaches_thoughts_and_backbone(tiny, episodes):
     assert _nonzero(model.backbone.layers[0].attn.q.weight)
 
 
+def test_event_goal_is_learned_from_the_cameras_and_the_caption(tiny, episodes):
+    """The goal head's loss trains the caption-steered keypoints, and the action loss reads the
+    goal token: the images reach event mode's memory a second time, through the caption."""
+    model, batch = _setup(tiny, episodes, ('event',))
+    _, parts = model(batch, tiny.train)
+    parts['event/goal'].backward()
+    goal = model.event_goal
+    assert _nonzero(goal.keypoints.features[0].weight)
+    assert _nonzero(goal.film.out.weight)  # the caption steers the heatmaps
+    model.zero_grad()
+    model(batch, tiny.train)[1]['event/action'].backward()
+    assert _nonzero(goal.token.weight) and _nonzero(goal.keypoints.features[0].weight)
+    other = dict(batch)
+    other[keys.IMAGES] = batch[keys.IMAGES].flip(-1)
+    with torch.no_grad():
+        assert model(other, tiny.train)[1]['event/goal'] != parts['event/goal']
+
+
 def test_chunk_baseline_has_no_event_path(tiny, episodes):
     model, batch = _setup(tiny, episodes, ('chunk',))
     assert model.staircase is None and model.caption is None and model.heads is None
@@ -122,6 +140,11 @@ def test_config_rejects_contradictions():
         load_config('tiny', ['model.patch_size=12'])
     with pytest.raises(ValueError, match='staircase_layers'):
         load_config('tiny', ['model.staircase_layers=9'])
+    with pytest.raises(ValueError, match='train.lr_adamw: expected a number'):
+        load_config('tiny', ['train.lr_adamw=fast'])
+    assert load_config('tiny', ['train.lr_adamw=1e-3']).train.lr_adamw == 1e-3  # YAML: a str
+    with pytest.raises(ValueError, match='event_keypoints'):
+        load_config('tiny', ['model.event_keypoints=-1'])
     with pytest.raises(ValueError, match="did you mean 'tiny'"):
         load_config('tinny')
     with pytest.raises(ValueError, match='unknown field'):
@@ -149,3 +172,55 @@ def test_keypoint_token_locates_an_object_within_a_patch():
         image[0, :, y - 1 : y + 2, x - 1 : x + 2] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]
         px, py = ((keypoints.points(image)[0, 0] + 1) / 2 * 63).tolist()
         assert abs(px - x) < 1.5 and abs(py - y) < 1.5, (x, y, px, py)
+
+
+def test_untrained_standardised_keypoints_already_follow_an_object():
+    """At initialisation a keypoint must move when the object moves, or the gradient that
+    would teach it where objects are is ~1e-3 of what it should be and it never learns (raw
+    heatmaps: 0.02 pixels here)."""
+    from wallwm_train.model.vision import SpatialKeypoints
+
+    torch.manual_seed(0)
+    keypoints = SpatialKeypoints(image_size=64, channels=16, keypoints=16, dim=8, standardise=True)
+    points = []
+    for x in (10, 54):
+        image = torch.full((1, 3, 64, 64), 0.2)
+        image[0, :, 28:34, x - 3 : x + 3] = torch.tensor([1.0, -1.0, -1.0])[:, None, None]
+        with torch.no_grad():
+            points.append((keypoints.points(image)[0] + 1) / 2 * 63)  # (K, 2) pixels
+    moved = (points[1] - points[0]).norm(dim=-1)
+    assert moved.max() > 10.0, moved  # pixels, for an object that moved 44
+
+
+def test_text_film_puts_the_keypoint_on_the_object_it_names():
+    """Red and blue squares in one image: the words choose which one the heatmap follows, and
+    padding tokens, whatever they hold, change nothing."""
+    from wallwm_train.model.vision import SpatialKeypoints
+    from wallwm_train.model.vision import TextFiLM
+
+    keypoints = SpatialKeypoints(image_size=64, channels=2, keypoints=1, dim=8)
+    film = TextFiLM(dim=2, channels=2)
+    with torch.no_grad():
+        for conv in keypoints.features[::2]:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        first, second, last = keypoints.features[0], keypoints.features[2], keypoints.features[4]
+        first.weight[0] = torch.tensor([1.0, -1.0, -1.0])[:, None, None] / 16  # red
+        first.weight[1] = torch.tensor([-1.0, -1.0, 1.0])[:, None, None] / 16  # blue
+        second.weight[0, 0, 1, 1] = second.weight[1, 1, 1, 1] = 1.0
+        last.weight[0, :] = 1.0  # the heatmap: whichever colour FiLM lets through
+        keypoints.log_temperature.fill_(np.log(20.0))
+        film.token[0].weight.copy_(torch.eye(2))
+        film.token[0].bias.zero_()
+        gelu_one = torch.nn.functional.gelu(torch.tensor(1.0))
+        film.out.weight[0, 1] = film.out.weight[1, 0] = -1.0 / gelu_one  # a word gates the other
+    image = torch.full((1, 3, 64, 64), 0.6)
+    red_at, blue_at = (12, 40), (50, 20)
+    for (x, y), colour in [(red_at, [1.0, -1.0, -1.0]), (blue_at, [-1.0, -1.0, 1.0])]:
+        image[0, :, y - 1 : y + 2, x - 1 : x + 2] = torch.tensor(colour)[:, None, None]
+    red_word, blue_word, junk = [1.0, 0.0], [0.0, 1.0], [5.0, -3.0]
+    for words, target in [(red_word, red_at), (blue_word, blue_at)]:
+        text = torch.tensor([[words, junk]])
+        point = keypoints.points(image, film(text, torch.tensor([[1.0, 0.0]])))
+        px, py = ((point[0, 0] + 1) / 2 * 63).tolist()
+        assert abs(px - target[0]) < 1.5 and abs(py - target[1]) < 1.5, (target, px, py)

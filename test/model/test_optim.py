@@ -60,6 +60,22 @@ def test_optimizers_cover_the_groups(tiny):
     assert len(only) == 1 and isinstance(only[0], torch.optim.AdamW)
 
 
+def test_event_goal_runs_at_its_own_rate_through_the_schedule(tiny):
+    from wallwm_train.optim import set_lr
+
+    cfg = load_config('tiny', ['train.lr_adamw=1e-3', 'train.lr_event_goal=5e-3']).train
+    model = WallWM(tiny.model, tiny.train.modes)
+    _, adamw = build_optimizers(model, cfg)
+    goal = {id(p) for p in model.event_goal.parameters()}
+    factor = set_lr([adamw], 50, cfg)
+    for group in adamw.param_groups:
+        mine = {id(p) for p in group['params']}
+        assert not mine & goal or mine <= goal  # never mixed in one group
+        expected = (5e-3 if mine <= goal else 1e-3) * factor
+        assert group['lr'] == pytest.approx(expected)
+    assert goal <= {id(p) for g in adamw.param_groups for p in g['params']}
+
+
 def test_warmup_then_cosine():
     cfg = load_config(
         'tiny', ['train.steps=100', 'train.warmup_steps=10', 'train.min_lr_ratio=0.1']

@@ -44,6 +44,10 @@ class ModelConfig:
     patch_size: int = 16  # image tokens per camera = (image_size / patch_size) ** 2
     stem_channels: int = 32  # width of the first conv of the patch stem
     keypoints: int = 0  # spatial-softmax keypoints per camera, one extra token (0: none)
+    keypoint_film: bool = False  # the instruction modulates the keypoint heatmaps (FiLM)
+    # event mode: keypoints per camera steered by the event caption, a head predicting the
+    # event's end joint state from them, one more event token (0: none; model/event_goal.py)
+    event_keypoints: int = 0
     dim: int = 128  # backbone width
     heads: int = 4
     depth: int = 4  # backbone layers L
@@ -89,6 +93,10 @@ class ModelConfig:
             )
         if self.keypoints < 0:
             raise ValueError(f'keypoints must be >= 0, got {self.keypoints}')
+        if self.event_keypoints < 0:
+            raise ValueError(f'event_keypoints must be >= 0, got {self.event_keypoints}')
+        if self.keypoint_film and not self.keypoints:
+            raise ValueError('keypoint_film modulates keypoint heatmaps: set keypoints > 0')
         if not self.cameras or not self.joint_names:
             raise ValueError('at least one camera and one joint are required')
         if not 5 <= self.caption_vocab <= self.vocab_size:
@@ -123,6 +131,7 @@ class TrainConfig:
     batch_size: int = 32  # per rank
     lr_adamw: float = 1e-3
     lr_muon: float = 0.02
+    lr_event_goal: float = 3e-3  # AdamW rate of model/event_goal.py (optim._adamw says why)
     weight_decay: float = 0.01
     use_muon: bool = True  # False: AdamW for every parameter (the benchmark's baseline)
     warmup_steps: int = 100
@@ -139,6 +148,7 @@ class TrainConfig:
     progress_weight: float = 0.5
     future_weight: float = 0.5
     future_state_weight: float = 1.0
+    event_goal_weight: float = 1.0  # with model.event_keypoints: end-of-event joint state
 
     def __post_init__(self):
         object.__setattr__(self, 'modes', tuple(self.modes))
@@ -219,4 +229,14 @@ def _build(cls, values: dict[str, Any], section: str):
             f'{section}: unknown field(s) {unknown}; did you mean '
             f'{[h[0] if h else None for h in hints]}?'
         )
+    values = dict(values)
+    for f in dataclasses.fields(cls):
+        # YAML 1.1 reads 1e-3 (no dot) as a string; a float field takes it, and ints, as floats.
+        value = values.get(f.name)
+        numeric = isinstance(value, int | str) and not isinstance(value, bool)
+        if isinstance(f.default, float) and numeric:
+            try:
+                values[f.name] = float(value)
+            except ValueError:
+                raise ValueError(f'{section}.{f.name}: expected a number, got {value!r}') from None
     return cls(**values)

@@ -4,7 +4,8 @@ Graphs (docs/contracts.md); intermediate tensor names are ours:
 
     observation_encoder  images, state, instruction_ids, instruction_mask
                          -> prefix_cache (1, L, P, D), prefix_states (1, P, D), prefix_valid (1, P)
-    event_encoder        prefix_cache, prefix_valid, event_ids, event_mask -> event_states
+    event_encoder        prefix_cache, prefix_valid, event_ids, event_mask
+                         [, images: with model.event_keypoints] -> event_states
     event_sampler        prefix_states, prefix_valid, event_states, event_mask, noise
                          -> actions, boundary_logits, progress         (Euler loop in the graph)
     staircase            prefix_cache, prefix_valid -> thoughts (1, K, D), caption_ids
@@ -82,11 +83,19 @@ class ObservationEncoder(nn.Module):
 
 
 class EventEncoder(ObservationEncoder):
-    inputs = (PREFIX_CACHE, PREFIX_VALID, 'event_ids', 'event_mask')
     outputs = (EVENT_STATES,)
 
-    def forward(self, prefix_cache, prefix_valid, event_ids, event_mask):
-        return self.model.encode_event(prefix_cache, prefix_valid, event_ids, event_mask)
+    def __init__(self, model: WallWM):
+        super().__init__(model)
+        self.inputs = (PREFIX_CACHE, PREFIX_VALID, 'event_ids', 'event_mask')
+        if model.event_goal is not None:  # the goal token reads the cameras
+            self.inputs += ('images',)
+
+    def forward(self, prefix_cache, prefix_valid, event_ids, event_mask, images=None):
+        states, _ = self.model.encode_event(
+            prefix_cache, prefix_valid, event_ids, event_mask, images
+        )
+        return states
 
 
 class EventSampler(ObservationEncoder):
@@ -94,7 +103,8 @@ class EventSampler(ObservationEncoder):
     outputs = ('actions', 'boundary_logits', 'progress')
 
     def forward(self, prefix_states, prefix_valid, event_states, event_mask, noise):
-        memory, valid = self.model.join(prefix_states, prefix_valid, event_states, event_mask)
+        event_valid = self.model.event_valid(event_mask)
+        memory, valid = self.model.join(prefix_states, prefix_valid, event_states, event_valid)
         return self.model.act(memory, valid, noise, with_heads=True)
 
 

@@ -6,6 +6,7 @@ written for export, static shapes and no data-dependent Python branches.
 
     encode_observation  images, state, instruction -> prefix cache, prefix states
     encode_event        prefix cache + event text  -> event states           (event mode)
+                        (+ images with event_keypoints: a goal token first)
     think               prefix cache               -> thoughts (B, K, D)     (unified mode)
     decode_caption      thoughts                   -> caption ids            (unified mode)
     act                 memory + noise             -> actions, boundary, progress
@@ -25,6 +26,7 @@ from wallwm_train.config import TrainConfig
 from wallwm_train.model.action_expert import ActionExpert
 from wallwm_train.model.backbone import Backbone
 from wallwm_train.model.caption import CaptionDecoder
+from wallwm_train.model.event_goal import EventGoal
 from wallwm_train.model.heads import FutureHead
 from wallwm_train.model.heads import SegmentHeads
 from wallwm_train.model.proprio import ProprioEncoder
@@ -52,6 +54,9 @@ class WallWM(nn.Module):
         self.heads = SegmentHeads(cfg) if evented else None
         self.future = FutureHead(cfg) if evented else None
         self.staircase = Staircase(cfg) if MODE_UNIFIED in modes else None
+        self.event_goal = (
+            EventGoal(cfg) if MODE_EVENT in modes and cfg.event_keypoints else None
+        )
         if cfg.init_text_from_minilm:
             self.text.init_from_minilm()
 
@@ -65,11 +70,12 @@ class WallWM(nn.Module):
         instruction_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> prefix_cache (B, L, P, D), prefix_states (B, P, D), prefix_valid (B, P) float."""
+        instruction = self.text(instruction_ids, SEGMENT_INSTRUCTION)
         tokens = torch.cat(
             [
-                self.vision(images),
+                self.vision(images, instruction, instruction_mask),
                 self.proprio(state),
-                self.text(instruction_ids, SEGMENT_INSTRUCTION),
+                instruction,
             ],
             dim=1,
         )
@@ -90,10 +96,25 @@ class WallWM(nn.Module):
         prefix_valid: torch.Tensor,
         event_ids: torch.Tensor,
         event_mask: torch.Tensor,
-    ) -> torch.Tensor:
-        """-> event_states (B, Te, D): the caption tokens after every backbone layer."""
+        images: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> event_states (B, Te [+1], D): the caption tokens (after the goal token, with
+        event_keypoints) after every backbone layer; the predicted end joint state (B, J) or
+        None."""
         x = self.text(event_ids, SEGMENT_EVENT)
-        return self.backbone.encode_block(x, event_mask.float(), prefix_cache, prefix_valid)
+        goal = None
+        if self.event_goal is not None:
+            token, goal = self.event_goal(images, x, event_mask)
+            x = torch.cat([token, x], dim=1)
+        valid = self.event_valid(event_mask)
+        return self.backbone.encode_block(x, valid, prefix_cache, prefix_valid), goal
+
+    def event_valid(self, event_mask: torch.Tensor) -> torch.Tensor:
+        """(B, Te) caption mask -> (B, Te [+1]) float validity of the event states."""
+        valid = event_mask.float()
+        if self.event_goal is None:
+            return valid
+        return torch.cat([torch.ones_like(valid[:, :1]), valid], dim=1)
 
     def think(self, prefix_cache: torch.Tensor, prefix_valid: torch.Tensor) -> torch.Tensor:
         """-> thoughts (B, K, D): Staircase Decoding of the event to execute."""
@@ -146,8 +167,17 @@ class WallWM(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         t = batch[keys.FLOW_T]
         if MODE_EVENT in self.modes:
-            event = self.encode_event(cache, valid, batch[keys.EVENT_IDS], batch[keys.EVENT_MASK])
-            memory, mem_valid = self.join(states, valid, event, batch[keys.EVENT_MASK])
+            event, goal = self.encode_event(
+                cache,
+                valid,
+                batch[keys.EVENT_IDS],
+                batch[keys.EVENT_MASK],
+                batch[keys.IMAGES],
+            )
+            event_valid = self.event_valid(batch[keys.EVENT_MASK])
+            memory, mem_valid = self.join(states, valid, event, event_valid)
+            if goal is not None:
+                parts['event/goal'] = (goal - batch[keys.FUTURE_STATE]).pow(2).mean()
             seg_valid = batch[keys.SEGMENT_VALID]
             parts['event/action'] = self.expert.loss(
                 batch[keys.SEGMENT_ACTIONS],
@@ -222,6 +252,7 @@ class WallWM(nn.Module):
             'progress': train.progress_weight,
             'future': train.future_weight,
             'future_state': train.future_state_weight,
+            'goal': train.event_goal_weight,
         }
         total = sum(weights[name.split('/')[1]] * value for name, value in parts.items())
         return total, parts

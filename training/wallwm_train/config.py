@@ -44,7 +44,6 @@ class ModelConfig:
     patch_size: int = 16  # image tokens per camera = (image_size / patch_size) ** 2
     stem_channels: int = 32  # width of the first conv of the patch stem
     keypoints: int = 0  # spatial-softmax keypoints per camera, one extra token (0: none)
-    keypoint_film: bool = False  # the instruction modulates the keypoint heatmaps (FiLM)
     # event mode: keypoints per camera steered by the event caption, a head predicting the
     # event's end joint state from them, one more event token (0: none; model/event_goal.py)
     event_keypoints: int = 0
@@ -95,8 +94,6 @@ class ModelConfig:
             raise ValueError(f'keypoints must be >= 0, got {self.keypoints}')
         if self.event_keypoints < 0:
             raise ValueError(f'event_keypoints must be >= 0, got {self.event_keypoints}')
-        if self.keypoint_film and not self.keypoints:
-            raise ValueError('keypoint_film modulates keypoint heatmaps: set keypoints > 0')
         if not self.cameras or not self.joint_names:
             raise ValueError('at least one camera and one joint are required')
         if not 5 <= self.caption_vocab <= self.vocab_size:

@@ -1,6 +1,6 @@
 """Vision encoder: a shared conv patch stem for 1..N cameras, plus patch and camera embeddings,
-and optionally a spatial-softmax keypoint token per camera whose heatmaps the instruction can
-steer (FiLM)."""
+and optionally a spatial-softmax keypoint token per camera; FiLM from text for keypoints that
+follow what the words name (model/event_goal.py)."""
 
 from __future__ import annotations
 
@@ -65,10 +65,8 @@ class SpatialKeypoints(nn.Module):
         weights = torch.softmax(heat * self.log_temperature.exp(), dim=-1)
         return weights @ self.grid
 
-    def forward(
-        self, images: torch.Tensor, film: tuple[torch.Tensor, torch.Tensor] | None = None
-    ) -> torch.Tensor:
-        return self.project(self.points(images, film).flatten(1))
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.project(self.points(images).flatten(1))
 
 
 class TextFiLM(nn.Module):
@@ -125,31 +123,17 @@ class VisionEncoder(nn.Module):
             if cfg.keypoints
             else None
         )
-        self.film = (
-            TextFiLM(cfg.dim, cfg.stem_channels // 2) if cfg.keypoint_film else None
-        )
         tokens = side * side + (1 if cfg.keypoints else 0)
         self.patch_embed = nn.Parameter(torch.randn(tokens, cfg.dim) * 0.02)
         self.camera_embed = nn.Parameter(torch.randn(len(cfg.cameras), cfg.dim) * 0.02)
         self.num_cameras = len(cfg.cameras)
 
-    def forward(
-        self,
-        images: torch.Tensor,
-        instruction: torch.Tensor | None = None,
-        instruction_valid: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """`instruction` (B, T, D) embedded tokens, `instruction_valid` (B, T): read only with
-        `keypoint_film`."""
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
         b, n, c, h, w = images.shape
         pixels = images.reshape(b * n, c, h, w) * 2.0 - 1.0
         x = self.stem(pixels).flatten(2).transpose(1, 2)  # (B*N, P, D)
         if self.keypoints is not None:
-            film = None
-            if self.film is not None:
-                scale, shift = self.film(instruction, instruction_valid)
-                film = (scale.repeat_interleave(n, 0), shift.repeat_interleave(n, 0))
-            x = torch.cat([x, self.keypoints(pixels, film)[:, None]], dim=1)
+            x = torch.cat([x, self.keypoints(pixels)[:, None]], dim=1)
         x = x + self.patch_embed[None]
         x = x.reshape(b, n, -1, x.shape[-1]) + self.camera_embed[None, :, None]
         return x.reshape(b, -1, x.shape[-1])  # (B, N*P, D)

@@ -70,12 +70,11 @@ class WallWM(nn.Module):
         instruction_mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> prefix_cache (B, L, P, D), prefix_states (B, P, D), prefix_valid (B, P) float."""
-        instruction = self.text(instruction_ids, SEGMENT_INSTRUCTION)
         tokens = torch.cat(
             [
-                self.vision(images, instruction, instruction_mask),
+                self.vision(images),
                 self.proprio(state),
-                instruction,
+                self.text(instruction_ids, SEGMENT_INSTRUCTION),
             ],
             dim=1,
         )

@@ -135,6 +135,27 @@ def test_segment_targets_follow_the_event(tiny, episodes):
         builder.sample(1, t, t_think=t + 1)
 
 
+def test_hold_tail_trains_the_rows_past_the_event_to_hold_and_report_it_ended(tiny, episodes):
+    # With segment_tail 'hold', a segment that runs past a missed boundary has trained rows:
+    # the event's last action, boundary 1 and progress 1, rather than masked ones.
+    store = EpisodeStore.from_episodes(episodes, tiny.model, 30.0)
+    builder = SampleBuilder(store, tiny.model, store.norm_stats(), segment_tail='hold')
+    ref = store.events[1]
+    t = ref.end - 3
+    s = builder.sample(1, t)
+    assert s[keys.SEGMENT_VALID].min() == 1.0
+    actions = s[keys.SEGMENT_ACTIONS]
+    np.testing.assert_array_equal(actions[2:], np.broadcast_to(actions[2], actions[2:].shape))
+    assert s[keys.SEGMENT_BOUNDARY].tolist()[:4] == [0, 0, 1, 1]
+    assert s[keys.SEGMENT_BOUNDARY][2:].min() == 1.0
+    np.testing.assert_allclose(s[keys.SEGMENT_PROGRESS][2:], 1.0, rtol=1e-6)
+    masked = SampleBuilder(store, tiny.model, store.norm_stats()).sample(1, t)
+    np.testing.assert_array_equal(masked[keys.SEGMENT_ACTIONS], actions)
+    with pytest.raises(ValueError, match='segment_tail'):
+        load_config('tiny', ['train.segment_tail=repeat'])
+    assert load_config('tiny', ['train.segment_tail=hold']).train.segment_tail == 'hold'
+
+
 def test_config_rejects_contradictions():
     with pytest.raises(ValueError, match='patch_size'):
         load_config('tiny', ['model.patch_size=12'])

@@ -23,6 +23,7 @@ MODE_EVENT = 'event'  # event-grounded: condition on the event caption, variable
 MODE_UNIFIED = 'unified'  # decode the event as Staircase thoughts, fixed-length chunks from them
 MODE_CHUNK = 'chunk'  # baseline: fixed chunks from observation + instruction only
 MODES = (MODE_EVENT, MODE_UNIFIED, MODE_CHUNK)
+SEGMENT_TAILS = ('mask', 'hold')  # TrainConfig.segment_tail
 
 SO101_JOINTS = (
     'shoulder_pan',
@@ -146,6 +147,10 @@ class TrainConfig:
     future_weight: float = 0.5
     future_state_weight: float = 1.0
     event_goal_weight: float = 1.0  # with model.event_keypoints: end-of-event joint state
+    # Event-segment rows past the event's end: 'mask' leaves them untrained; 'hold' trains them to
+    # hold the event's last action, with boundary 1 ('ended by this row') and progress 1, so a
+    # segment that runs past a missed boundary holds still instead of playing untrained rows.
+    segment_tail: str = 'mask'
 
     def __post_init__(self):
         object.__setattr__(self, 'modes', tuple(self.modes))
@@ -159,6 +164,10 @@ class TrainConfig:
         if self.caption_embedding not in ('minilm', 'tfidf'):
             raise ValueError(
                 f"caption_embedding {self.caption_embedding!r}: expected 'minilm' or 'tfidf'"
+            )
+        if self.segment_tail not in SEGMENT_TAILS:
+            raise ValueError(
+                f'segment_tail {self.segment_tail!r}: expected one of {list(SEGMENT_TAILS)}'
             )
         if self.warmup_steps < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError(

@@ -184,10 +184,13 @@ def _event_ref(episode: int, e, siblings: Sequence, length: int) -> EventRef:
 class SampleBuilder:
     """EventRef + t -> one sample (numpy); `batch` stacks them into torch tensors."""
 
-    def __init__(self, store: EpisodeStore, cfg: ModelConfig, norm: NormStats):
+    def __init__(
+        self, store: EpisodeStore, cfg: ModelConfig, norm: NormStats, segment_tail: str = 'mask'
+    ):
         self.store = store
         self.cfg = cfg
         self.norm = norm
+        self.segment_tail = segment_tail  # TrainConfig.segment_tail
         self.instruction = TextEncoder(cfg.instruction_tokens)
         self.event_text = TextEncoder(cfg.event_tokens)
 
@@ -234,14 +237,17 @@ class SampleBuilder:
             (ep.state[min(ref.end, n - 1)] - self.norm.state_mean) / self.norm.state_std
         ).astype(np.float32)
         duration = ref.end - ref.start
-        # Event segment: t .. end-1, at most event_action_steps.
+        # Event segment: t .. end-1, at most event_action_steps; the rows past the end repeat the
+        # last action and are masked ('mask') or trained as a hold that has ended ('hold').
         steps = np.arange(cfg.event_action_steps) + t
-        valid = steps < ref.end
+        hold = self.segment_tail == 'hold'
+        valid = np.ones(len(steps), bool) if hold else steps < ref.end
         out[keys.SEGMENT_ACTIONS] = action[np.minimum(steps, ref.end - 1)].astype(np.float32)
         out[keys.SEGMENT_VALID] = valid.astype(np.float32)
-        out[keys.SEGMENT_BOUNDARY] = (steps == ref.end - 1).astype(np.float32)
+        ended = steps >= ref.end - 1 if hold else steps == ref.end - 1
+        out[keys.SEGMENT_BOUNDARY] = ended.astype(np.float32)
         out[keys.SEGMENT_PROGRESS] = np.where(
-            valid, (steps - ref.start + 1) / duration, 0.0
+            valid, np.minimum(steps - ref.start + 1, duration) / duration, 0.0
         ).astype(np.float32)
         # Fixed chunk: t .. t+chunk_steps-1, masked past the episode.
         steps = np.arange(cfg.chunk_steps) + t

@@ -156,6 +156,25 @@ def test_hold_tail_trains_the_rows_past_the_event_to_hold_and_report_it_ended(ti
     assert load_config('tiny', ['train.segment_tail=hold']).train.segment_tail == 'hold'
 
 
+def test_instruction_word_swap_changes_only_instruction_words(tiny, episodes):
+    store = EpisodeStore.from_episodes(episodes, tiny.model, 30.0)
+    plain = SampleBuilder(store, tiny.model, store.norm_stats())
+    swapping = SampleBuilder(store, tiny.model, store.norm_stats(), instruction_word_swap=0.5)
+    indices = list(range(len(store.events))) * 4
+    a = plain.batch(indices, torch.Generator().manual_seed(0))
+    b = swapping.batch(indices, torch.Generator().manual_seed(0))
+    for k in a:  # off by default: the same draws, so a preset's run is unchanged
+        if k != keys.INSTRUCTION_IDS:
+            torch.testing.assert_close(a[k], b[k])
+    ids, swapped = a[keys.INSTRUCTION_IDS], b[keys.INSTRUCTION_IDS]
+    changed = ids != swapped
+    words = (a[keys.INSTRUCTION_MASK] > 0) & (ids != 101) & (ids != 102)  # not [CLS]/[SEP]
+    assert not changed[~words].any()
+    assert 0.3 < changed[words].float().mean() < 0.7
+    with pytest.raises(ValueError, match='instruction_word_swap'):
+        load_config('tiny', ['train.instruction_word_swap=1.0'])
+
+
 def test_config_rejects_contradictions():
     with pytest.raises(ValueError, match='patch_size'):
         load_config('tiny', ['model.patch_size=12'])

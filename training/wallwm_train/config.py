@@ -151,6 +151,9 @@ class TrainConfig:
     # hold the event's last action, with boundary 1 ('ended by this row') and progress 1, so a
     # segment that runs past a missed boundary holds still instead of playing untrained rows.
     segment_tail: str = 'mask'
+    # Probability that each instruction word piece is replaced by a random one in training: the
+    # sim has four paraphrases per family, and unseen wordings otherwise derail event mode.
+    instruction_word_swap: float = 0.0
 
     def __post_init__(self):
         object.__setattr__(self, 'modes', tuple(self.modes))
@@ -164,6 +167,10 @@ class TrainConfig:
         if self.caption_embedding not in ('minilm', 'tfidf'):
             raise ValueError(
                 f"caption_embedding {self.caption_embedding!r}: expected 'minilm' or 'tfidf'"
+            )
+        if not 0.0 <= self.instruction_word_swap < 1.0:
+            raise ValueError(
+                f'instruction_word_swap {self.instruction_word_swap} must be in [0, 1)'
             )
         if self.segment_tail not in SEGMENT_TAILS:
             raise ValueError(

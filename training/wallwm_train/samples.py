@@ -27,6 +27,10 @@ import torch
 
 from wallwm_train import keys
 from wallwm_train.config import ModelConfig
+from wallwm_train.tokenizer import CLS_ID
+from wallwm_train.tokenizer import FIRST_WORD_ID
+from wallwm_train.tokenizer import SEP_ID
+from wallwm_train.tokenizer import VOCAB_SIZE
 from wallwm_train.tokenizer import TextEncoder
 
 EVENT_LEVEL = 'event'
@@ -185,12 +189,18 @@ class SampleBuilder:
     """EventRef + t -> one sample (numpy); `batch` stacks them into torch tensors."""
 
     def __init__(
-        self, store: EpisodeStore, cfg: ModelConfig, norm: NormStats, segment_tail: str = 'mask'
+        self,
+        store: EpisodeStore,
+        cfg: ModelConfig,
+        norm: NormStats,
+        segment_tail: str = 'mask',
+        instruction_word_swap: float = 0.0,
     ):
         self.store = store
         self.cfg = cfg
         self.norm = norm
         self.segment_tail = segment_tail  # TrainConfig.segment_tail
+        self.instruction_word_swap = instruction_word_swap  # TrainConfig.instruction_word_swap
         self.instruction = TextEncoder(cfg.instruction_tokens)
         self.event_text = TextEncoder(cfg.event_tokens)
 
@@ -280,7 +290,18 @@ class SampleBuilder:
         )
         batch[keys.CHUNK_NOISE] = torch.randn(b, self.cfg.chunk_steps, j, generator=generator)
         batch[keys.FLOW_T] = torch.rand(b, generator=generator)
+        if self.instruction_word_swap > 0:
+            self._swap_instruction_words(batch, generator)
         return batch
+
+    def _swap_instruction_words(self, batch, generator: torch.Generator) -> None:
+        """Replace instruction word pieces by random vocabulary ones (not [CLS]/[SEP]/padding), so
+        the model cannot lean on the exact wording of the few training paraphrases."""
+        ids, mask = batch[keys.INSTRUCTION_IDS], batch[keys.INSTRUCTION_MASK]
+        words = (mask > 0) & (ids != CLS_ID) & (ids != SEP_ID)
+        swap = words & (torch.rand(ids.shape, generator=generator) < self.instruction_word_swap)
+        random_ids = torch.randint(FIRST_WORD_ID, VOCAB_SIZE, ids.shape, generator=generator)
+        batch[keys.INSTRUCTION_IDS] = torch.where(swap, random_ids.to(ids.dtype), ids)
 
     def caption_vocabulary(self) -> torch.Tensor:
         """Token ids of every event caption, most frequent first (ties by id): the caption

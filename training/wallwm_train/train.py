@@ -139,7 +139,7 @@ def train(
     env = env or Distributed('cpu')
     tc = cfg.train
     norm = norm or store.norm_stats()
-    builder = SampleBuilder(store, cfg.model, norm, tc.segment_tail)
+    builder = SampleBuilder(store, cfg.model, norm, tc.segment_tail, tc.instruction_word_swap)
     model = build_model(cfg, builder, tc.seed).to(env.device)
     optimizers = build_optimizers(model, tc)
     generator = torch.Generator().manual_seed(tc.seed * 1000 + env.rank)

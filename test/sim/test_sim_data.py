@@ -129,6 +129,26 @@ def test_generated_bag_converts_back_into_the_expert_episodes(tmp_path, referenc
     _assert_holds_reference(ds, reference, 'sidecar')
 
 
+def test_noise_injected_reaches_stay_marked_in_the_dataset_and_the_bag(tmp_path):
+    """The events the expert got wrong on purpose keep imitate=False on both data paths, so
+    training never learns their actions."""
+    from wallwm_train.data.lerobot import LeRobotDataset
+    from wallwm_train.data.rosbag import Profile
+    from wallwm_train.data.rosbag import builtin_profile
+    from wallwm_train.data.rosbag import convert
+
+    config = GenerateConfig(
+        episodes=1, families=('pick_place',), image_size=SIZE, workers=1, approach_noise=1.0
+    )
+    generate(config, tmp_path / 'dataset', tmp_path / 'bag', progress=False)
+    convert(tmp_path / 'bag', tmp_path / 'converted', Profile.load(builtin_profile('so101_sim')))
+    for root in ('dataset', 'converted'):
+        flags = [e.imitate for _, e in LeRobotDataset(tmp_path / root).events]
+        assert flags == [False, True, True, True, True], root
+    with pytest.raises(ValueError, match='approach_noise'):
+        GenerateConfig(episodes=1, approach_noise=-0.1)
+
+
 def test_bad_requests_fail_clearly(tmp_path, capsys):
     with pytest.raises(ValueError, match='unknown task families'):
         GenerateConfig(episodes=1, families=('juggle',))

@@ -6,6 +6,7 @@ sampler); the time step t inside the event comes from our own seeded generator. 
 
 - event mode: the actions from t to the end of the event (<= event_action_steps, padded, masked),
   a boundary target at the event's last step, progress (step - start + 1) / duration;
+  an event with `imitate=False` (the expert erred on purpose) has every row of it masked;
 - unified and chunk modes: a fixed chunk of chunk_steps actions from t (masked past the episode's
   end), with the same boundary/progress targets where the chunk is inside the event;
 - the end-of-event frame at future_size and joint state (the future-observation targets) and the
@@ -42,6 +43,7 @@ class EventRef:
     end: int  # exclusive
     caption: str
     next_caption: str
+    imitate: bool = True  # False: a deliberate error of the expert, kept out of the action rows
 
 
 @dataclass
@@ -178,7 +180,8 @@ def _event_ref(episode: int, e, siblings: Sequence, length: int) -> EventRef:
     ordered = sorted(siblings, key=_time)
     chain = [n for n in ordered if getattr(n, 'level', EVENT_LEVEL) == EVENT_LEVEL] or ordered
     nxt = next((n.caption for n in chain if n.start >= e.end), '')
-    return EventRef(episode, int(e.start), int(e.end), str(e.caption), nxt)
+    imitate = bool(getattr(e, 'imitate', True))
+    return EventRef(episode, int(e.start), int(e.end), str(e.caption), nxt, imitate)
 
 
 class SampleBuilder:
@@ -248,6 +251,8 @@ class SampleBuilder:
         steps = np.arange(cfg.event_action_steps) + t
         hold = self.segment_tail == 'hold'
         valid = np.ones(len(steps), bool) if hold else steps < ref.end
+        if not ref.imitate:  # the expert's deliberate error: learn nothing from its actions
+            valid = np.zeros(len(steps), bool)
         out[keys.SEGMENT_ACTIONS] = action[np.minimum(steps, ref.end - 1)].astype(np.float32)
         out[keys.SEGMENT_VALID] = valid.astype(np.float32)
         ended = steps >= ref.end - 1 if hold else steps == ref.end - 1
@@ -260,7 +265,8 @@ class SampleBuilder:
         in_episode = steps < n
         in_event = steps < ref.end
         out[keys.CHUNK_ACTIONS] = action[np.minimum(steps, n - 1)].astype(np.float32)
-        out[keys.CHUNK_VALID] = in_episode.astype(np.float32)
+        # The rows after the erring event are the expert correcting: those are demonstrations.
+        out[keys.CHUNK_VALID] = (in_episode & (ref.imitate | ~in_event)).astype(np.float32)
         out[keys.CHUNK_BOUNDARY] = (steps == ref.end - 1).astype(np.float32)
         out[keys.CHUNK_IN_EVENT] = in_event.astype(np.float32)
         out[keys.CHUNK_PROGRESS] = np.where(

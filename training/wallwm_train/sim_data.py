@@ -64,6 +64,7 @@ class GenerateConfig:
     cameras: tuple[str, ...] = CAMERA_NAMES
     workers: int = 0  # 0: one per available core
     max_rounds: int = 5  # retry rounds for the expert's failures
+    approach_noise: float = 0.0  # fraction of approach events the expert aims off (imitate=False)
 
     def __post_init__(self):
         if self.episodes < 1:
@@ -79,6 +80,8 @@ class GenerateConfig:
             raise ValueError(f'image_size must be >= 16 px, got {self.image_size}')
         if self.workers < 0 or self.max_rounds < 1:
             raise ValueError('workers must be >= 0 and max_rounds >= 1')
+        if not 0.0 <= self.approach_noise <= 1.0:
+            raise ValueError(f'approach_noise must be in [0, 1], got {self.approach_noise}')
         SceneConfig(cameras=self.cameras)  # checks the camera names
 
     @property
@@ -111,11 +114,13 @@ class _Worker:
     env: TabletopEnv | None = None
 
     @classmethod
-    def run(cls, job: tuple[SceneConfig, str, int, str]) -> ExpertEpisode:
-        scene, split, seed, family = job
+    def run(cls, job: tuple[SceneConfig, str, int, str, float]) -> ExpertEpisode:
+        scene, split, seed, family, approach_noise = job
         if cls.env is None or cls.env.config != scene:
             cls.env = TabletopEnv(scene)
-        states, actions, images, events, success = run_expert(cls.env, seed, family, split)
+        states, actions, images, events, success = run_expert(
+            cls.env, seed, family, split, approach_noise=approach_noise
+        )
         return ExpertEpisode(
             seed, family, cls.env.instruction, states, actions, images, tuple(events), success
         )
@@ -124,7 +129,13 @@ class _Worker:
 def _round_jobs(config: GenerateConfig, round_index: int, count: int) -> list:
     base = config.seed + round_index * RETRY_SEED_STRIDE
     return [
-        (config.scene, config.split, base + j, config.families[j % len(config.families)])
+        (
+            config.scene,
+            config.split,
+            base + j,
+            config.families[j % len(config.families)],
+            config.approach_noise,
+        )
         for j in range(count)
     ]
 
@@ -164,7 +175,8 @@ def _event_list(episode: ExpertEpisode) -> list:
     from wallwm_train.data.event import Event
 
     return [
-        Event(e.start, e.end, e.caption, level='event', source='expert') for e in episode.events
+        Event(e.start, e.end, e.caption, level='event', source='expert', imitate=e.imitate)
+        for e in episode.events
     ]
 
 
@@ -287,6 +299,7 @@ class BagWriter:
                         'start_time': t0 + e.start * period,
                         'end_time': t0 + e.end * period,
                         'caption': e.caption,
+                        **({} if e.imitate else {'imitate': False}),
                     }
                     for e in episode.events
                 ],
@@ -378,6 +391,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument('--image-size', type=int, default=128)
     parser.add_argument('--cameras', nargs='+', default=list(CAMERA_NAMES), choices=CAMERA_NAMES)
     parser.add_argument('--workers', type=int, default=0, help='processes (0: one per core)')
+    parser.add_argument(
+        '--approach-noise',
+        type=float,
+        default=0.0,
+        help='fraction of reaches the expert aims 1-4 cm off target, for the next event to '
+        'correct (noise injection; those reaches are kept out of the action loss)',
+    )
     args = parser.parse_args(argv)
     if args.out is None and args.bag is None:
         parser.error('give --out, --bag or both')
@@ -390,6 +410,7 @@ def main(argv: list[str] | None = None) -> None:
             image_size=args.image_size,
             cameras=tuple(args.cameras),
             workers=args.workers,
+            approach_noise=args.approach_noise,
         )
         summary = generate(config, args.out, args.bag)
     except (ValueError, FileExistsError, RuntimeError) as error:

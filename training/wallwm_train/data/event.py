@@ -12,6 +12,9 @@ class Event:
     caption: str
     level: str = 'event'
     source: str = 'expert'   # 'expert' (narrated), 'sidecar' (imported) or 'auto' (segmented)
+    # False: the actions are a deliberate error (noise injection); train on recovering from the
+    # states they lead to, never on reproducing them.
+    imitate: bool = True
 
     def __post_init__(self):
         if not 0 <= self.start < self.end:

@@ -141,7 +141,8 @@ class LeRobotWriter:
                                'data/chunk_index': 0, 'data/file_index': self._file_index})
         for e in events:
             self._events.append({'episode_index': episode, 'start': e.start, 'end': e.end,
-                                 'caption': e.caption, 'level': e.level, 'source': e.source})
+                                 'caption': e.caption, 'level': e.level, 'source': e.source,
+                                 'imitate': e.imitate})
         for key, values in ((STATE, state), (ACTION, action), *extra.items()):
             acc = self._sums.setdefault(key, [np.inf, -np.inf, 0.0, 0.0, 0])
             acc[0] = np.minimum(acc[0], values.min(0))
@@ -199,7 +200,8 @@ class LeRobotWriter:
         tasks.to_parquet(meta / 'tasks.parquet')  # indexed by the task string, as LeRobot reads it
         events = pa.Table.from_pylist(self._events, schema=pa.schema([
             ('episode_index', pa.int64()), ('start', pa.int64()), ('end', pa.int64()),
-            ('caption', pa.string()), ('level', pa.string()), ('source', pa.string())]))
+            ('caption', pa.string()), ('level', pa.string()), ('source', pa.string()),
+            ('imitate', pa.bool_())]))
         pq.write_table(events, self._tmp / EVENTS_PATH)
         stats = {}
         for key, (lo, hi, s, sq, n) in self._sums.items():
@@ -257,8 +259,10 @@ class LeRobotDataset:
         self.num_episodes = len(self._episodes)
         events_path = self.root / EVENTS_PATH
         rows = pq.read_table(events_path).to_pylist() if events_path.is_file() else []
+        # Datasets written before the imitate column have only demonstrated events.
         self.events = [(r['episode_index'], Event(r['start'], r['end'], r['caption'], r['level'],
-                                                  r['source'])) for r in rows]
+                                                  r['source'], r.get('imitate', True)))
+                       for r in rows]
         self._files: dict[int, pa.Table] = {}
 
     def _file(self, file_index: int) -> pa.Table:

@@ -325,7 +325,8 @@ def _convert(bag: Path, out, profile: Profile, events, progress: bool, report: R
                 s = max(0, int(round((e['start_time'] - g[0]) * profile.fps)))
                 f = min(len(g), int(round((e['end_time'] - g[0]) * profile.fps)))
                 if f > s:
-                    evs.append(Event(s, f, e['caption'], source='sidecar'))
+                    evs.append(Event(s, f, e['caption'], source='sidecar',
+                                     imitate=e.get('imitate', True)))
                 else:
                     report.dropped.append(f'event {e["caption"]!r}: outside the kept steps')
             if not evs:

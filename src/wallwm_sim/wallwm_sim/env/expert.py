@@ -5,6 +5,11 @@ step solves a Levenberg-Marquardt IK (MuJoCo Jacobians, `lerobot_env_so101.ik_co
 keeps the jaws pointing straight down with the jaw axis along world y. The expert narrates its
 events: `events` holds each event's caption and its true [start, end) control steps, the ground
 truth for event segmentation and event-grounded training.
+
+Noise injection (DART-style): with `approach_noise` > 0 the expert aims that fraction of its
+approach events 1-4 cm off target and the next event corrects from there, so the data shows how to
+recover from the imprecise reaches a learned policy makes. Those events are narrated with
+`imitate=False`: their actions are a deliberate error, not a demonstration.
 """
 
 from dataclasses import dataclass
@@ -28,6 +33,8 @@ JAW_AXIS = 2  # gripperframe z runs from the fixed to the moving jaw
 JAW_DIRECTION = np.array([0.0, 1.0, 0.0])
 IK_DAMPING = 0.05
 IK_ITERATIONS = 30
+APPROACH_OFFSET = (0.01, 0.04)  # [m] horizontal miss of a perturbed approach
+NOISE_STREAM = 1  # the expert's random stream is seeded by (episode seed, NOISE_STREAM)
 
 
 @dataclass(frozen=True)
@@ -35,6 +42,7 @@ class NarratedEvent:
     caption: str
     start: int  # first control step of the event
     end: int  # one past its last step
+    imitate: bool = True  # False: the expert erred on purpose (noise injection)
 
 
 def _smoothstep(s: float) -> float:
@@ -44,8 +52,17 @@ def _smoothstep(s: float) -> float:
 class ScriptedExpert:
     """Call `act()` once per control step until it returns None (the plan is done)."""
 
-    def __init__(self, env: TabletopEnv):
+    def __init__(
+        self, env: TabletopEnv, approach_noise: float = 0.0, rng: np.random.Generator | None = None
+    ):
+        if not 0.0 <= approach_noise <= 1.0:
+            raise ValueError(f'approach_noise must be in [0, 1], got {approach_noise}')
+        if approach_noise > 0 and rng is None:
+            raise ValueError('approach_noise needs a random generator')
         self.env = env
+        self.approach_noise = approach_noise
+        self.rng = rng
+        self._offset = np.zeros(3)  # the current event's deliberate miss
         model = env.model
         self.site = model.site('gripperframe').id
         self.roll_joint = model.joint('wrist_roll').id
@@ -64,6 +81,7 @@ class ScriptedExpert:
         self._gripper_from = GRIPPER_OPEN
         self._gripper_to = GRIPPER_OPEN
         self._step = 0
+        self._lateral_first = False
         self._jaw = JAW_DIRECTION
         self._advance_event()
 
@@ -85,12 +103,23 @@ class ScriptedExpert:
     def _advance_event(self) -> None:
         if self._event_index >= 0:
             self.events.append(
-                NarratedEvent(self._plan[self._event_index].caption, self._event_start, self._step)
+                NarratedEvent(
+                    self._plan[self._event_index].caption,
+                    self._event_start,
+                    self._step,
+                    imitate=not self._offset.any(),
+                )
             )
         self._event_index += 1
         self._event_start = self._step
         self._move_index = -1
+        self._offset = np.zeros(3)
         if not self.done:
+            if self._plan[self._event_index].approach and self.approach_noise > 0:
+                if self.rng.random() < self.approach_noise:
+                    angle = self.rng.uniform(0.0, 2 * np.pi)
+                    radius = self.rng.uniform(*APPROACH_OFFSET)
+                    self._offset = radius * np.array([np.cos(angle), np.sin(angle), 0.0])
             self._advance_move()
 
     def _advance_move(self) -> None:
@@ -104,7 +133,7 @@ class ScriptedExpert:
         self._to = (
             self._target
             if move.target is None
-            else np.asarray(move.target(self.env, self._target), dtype=float)
+            else np.asarray(move.target(self.env, self._target), dtype=float) + self._offset
         )
         if move.jaw is not None:
             self._jaw = np.asarray(move.jaw(self.env), dtype=float)
@@ -115,14 +144,19 @@ class ScriptedExpert:
             'closed': GRIPPER_CLOSED,
         }[move.gripper]
         self._move_steps = move.steps
+        self._lateral_first = move.lateral_first
         self._move_step = 0
 
     def act(self) -> np.ndarray | None:
         if self.done:
             return None
         self._move_step += 1
-        s = _smoothstep(self._move_step / self._move_steps)
+        progress = self._move_step / self._move_steps
+        s = _smoothstep(progress)
         self._target = self._from + s * (self._to - self._from)
+        if self._lateral_first:
+            s_xy = _smoothstep(min(1.0, 2.0 * progress))
+            self._target[:2] = self._from[:2] + s_xy * (self._to[:2] - self._from[:2])
         self._gripper = self._gripper_from + min(1.0, 2 * self._move_step / self._move_steps) * (
             self._gripper_to - self._gripper_from
         )
@@ -168,10 +202,12 @@ def run_expert(
     split: str = 'train',
     settle_steps: int = SETTLE_STEPS,
     render: bool = True,
+    approach_noise: float = 0.0,
 ):
     """One expert episode. Returns (states, actions, images, events, success)."""
     obs = env.reset(seed, family, split)
-    expert = ScriptedExpert(env)
+    rng = np.random.default_rng([seed, NOISE_STREAM])
+    expert = ScriptedExpert(env, approach_noise, rng)
     states, actions, images = [], [], {cam: [] for cam in env.config.cameras}
     hold = None
     while True:
@@ -189,7 +225,7 @@ def run_expert(
     events = list(expert.events)
     if events:  # the settle steps belong to the last event
         last = events[-1]
-        events[-1] = NarratedEvent(last.caption, last.start, len(actions))
+        events[-1] = NarratedEvent(last.caption, last.start, len(actions), last.imitate)
     return (
         np.asarray(states, np.float32),
         np.asarray(actions, np.float32),

@@ -137,12 +137,18 @@ class Move:
     # (env) -> (3,) world direction for the fixed-to-moving jaw axis, set when the move starts
     # and kept by later moves; None: keep the current one.
     jaw: Callable | None = None
+    # Finish the horizontal part in the first half of the move, then only descend: a grasp that
+    # starts off to the side centres over the object before the jaws come down beside it.
+    lateral_first: bool = False
 
 
 @dataclass(frozen=True)
 class EventPlan:
     caption: str
     moves: tuple[Move, ...]
+    # An approach (reach above an object) whose end the next event corrects from wherever the
+    # arm is: the expert may aim it off target on purpose (`ScriptedExpert` approach_noise).
+    approach: bool = False
 
 
 class SuccessTracker:
@@ -226,11 +232,12 @@ def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
         EventPlan(
             f'reach above the {obj.name}',
             (Move(_above(obj.body), 'open', 30, jaw=_face_aligned_jaw(obj)),),
+            approach=True,
         ),
         EventPlan(
             f'grasp the {obj.name}',
             (
-                Move(_grasp_at(obj), 'open', 24, jaw=_face_aligned_jaw(obj)),
+                Move(_grasp_at(obj), 'open', 24, jaw=_face_aligned_jaw(obj), lateral_first=True),
                 Move(None, 'closed', 24),
             ),
         ),

@@ -60,6 +60,8 @@ def test_datasets_without_the_imitate_column_read_as_demonstrations(tmp_path):
     events = pq.read_table(root / 'meta/events.parquet')
     pq.write_table(events.drop_columns(['imitate']), root / 'meta/events.parquet')
     assert all(e.imitate for _, e in LeRobotDataset(root).events)
+    with pytest.raises(ValueError, match='imitate'):
+        Event(0, 2, 'reach', imitate='no')  # a sidecar's string would otherwise read as true
 
 
 def test_a_failed_conversion_leaves_no_dataset(tmp_path):

@@ -23,3 +23,5 @@ class Event:
             raise ValueError(f'event [{self.start}, {self.end}) has no caption')
         if self.source not in SOURCES:
             raise ValueError(f'event source {self.source!r} is not one of {SOURCES}')
+        if not isinstance(self.imitate, bool):
+            raise ValueError(f'event imitate must be true or false, got {self.imitate!r}')

@@ -407,6 +407,8 @@ def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, b
         def set_param(name, value):
             if isinstance(value, int):
                 v = ParameterValue(type=ParameterType.PARAMETER_INTEGER, integer_value=value)
+            elif isinstance(value, float):
+                v = ParameterValue(type=ParameterType.PARAMETER_DOUBLE, double_value=value)
             else:
                 v = ParameterValue(type=ParameterType.PARAMETER_STRING, string_value=value)
             future = set_params.call_async(SetParameters.Request(
@@ -416,6 +418,8 @@ def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, b
 
         assert set_param('chunk.execute_steps', 2).successful            # live
         assert not set_param('chunk.execute_steps', 10_000).successful   # outside its range
+        assert set_param('inference.noise_scale', 0.5).successful         # live
+        assert not set_param('inference.noise_scale', 2.0).successful     # outside its range
         refused = set_param('bundle_path', '/somewhere/else')            # read-only
         assert not refused.successful and 'read-only' in refused.reason.lower()
     finally:

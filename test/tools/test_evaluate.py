@@ -5,6 +5,7 @@ import csv
 
 import pytest
 
+from wallwm_policy.core.controller import ControlConfig
 from wallwm_tools import evaluate
 
 
@@ -60,6 +61,7 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     assert '95% CI (Wilson)' in table and table.count('\n| ') >= 7
     assert '| event − chunk | push |' in table and '95% CI (Newcombe)' in table
     assert 'split `heldout`' in table
+    assert f'noise scale {ControlConfig.noise_scale:g}.' in table  # the node's default
 
     # A later run adds its episodes to these (the baseline evaluated on its own, say) ...
     more = tmp_path / 'more'
@@ -90,3 +92,6 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     # ... but never counts an episode twice.
     with pytest.raises(SystemExit):
         evaluate.main([*args, '--out', str(tmp_path / 'twice')])
+    with pytest.raises(SystemExit):
+        evaluate.main([*args[:-2], '--noise-scale', '2', '--out', str(tmp_path / 'loud')])
+    assert not (tmp_path / 'loud').exists()

@@ -82,7 +82,9 @@ def _bundle(path: str):
     return _BUNDLE[1]
 
 
-def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str) -> EpisodeResult:
+def run_episode(
+    bundle_path: str, family: str, mode: str, seed: int, split: str, noise_scale: float
+) -> EpisodeResult:
     from wallwm_policy.core.controller import ControlConfig
     from wallwm_policy.core.controller import PolicyController
     from wallwm_policy.core.pipeline import Observation
@@ -109,7 +111,11 @@ def run_episode(bundle_path: str, family: str, mode: str, seed: int, split: str)
         )
         outcomes = []
         controller = PolicyController(
-            bundle, limits, ControlConfig(seed=seed), mode=mode, on_outcome=outcomes.append
+            bundle,
+            limits,
+            ControlConfig(seed=seed, noise_scale=noise_scale),
+            mode=mode,
+            on_outcome=outcomes.append,
         )
         index = {n: i for i, n in enumerate(JOINT_NAMES)}
         order = [index[n] for n in bundle.manifest.joint_names]
@@ -177,9 +183,18 @@ def evaluate(
     workers: int,
     progress: bool = True,
     chunk_bundle: str | None = None,
+    *,
+    noise_scale: float,
 ) -> list[EpisodeResult]:
     jobs = [
-        (chunk_bundle if m == 'chunk' and chunk_bundle else bundle, f, m, first_seed + i, split)
+        (
+            chunk_bundle if m == 'chunk' and chunk_bundle else bundle,
+            f,
+            m,
+            first_seed + i,
+            split,
+            noise_scale,
+        )
         for m in modes
         for f in families
         for i in range(episodes)
@@ -301,6 +316,12 @@ def main(argv=None) -> int:
     parser.add_argument('--workers', type=int, default=max(1, multiprocessing.cpu_count()))
     parser.add_argument('--out', type=Path, default=Path('outputs/eval'))
     parser.add_argument(
+        '--noise-scale',
+        type=float,
+        default=None,
+        help="scale of the flow's start noise (default: the policy node's)",
+    )
+    parser.add_argument(
         '--with-episodes',
         nargs='+',
         type=Path,
@@ -310,6 +331,13 @@ def main(argv=None) -> int:
         'the table; same split and seeds expected',
     )
     args = parser.parse_args(argv)
+    from wallwm_policy.core.controller import ControlConfig
+
+    noise_scale = ControlConfig.noise_scale if args.noise_scale is None else args.noise_scale
+    try:
+        ControlConfig(noise_scale=noise_scale)  # validated before any episode runs
+    except ValueError as exc:
+        parser.error(str(exc))
     start = time.perf_counter()
     earlier = [r for path in args.with_episodes for r in read_episodes(path)]
     planned = {
@@ -333,6 +361,7 @@ def main(argv=None) -> int:
         args.first_seed,
         args.workers,
         chunk_bundle=args.chunk_bundle,
+        noise_scale=noise_scale,
     )
     rows = table(results)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -351,7 +380,8 @@ def main(argv=None) -> int:
         bundles += ', with the episodes of ' + ', '.join(f'`{p}`' for p in args.with_episodes)
     (args.out / 'table.md').write_text(
         f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
-        f'{args.episodes} episodes per family and mode.\n\n{text}\n'
+        f'{args.episodes} episodes per family and mode, noise scale {noise_scale:g}.'
+        f'\n\n{text}\n'
     )
     print(text)
     read = f' (+ {len(earlier)} read from earlier runs)' if earlier else ''

@@ -135,8 +135,11 @@ def replay(
     replan_every: int,
     max_age: float,
     seed: int = 0,
+    noise_scale: float | None = None,
 ) -> Replay:
+    """`noise_scale` None: the policy node's default, so the replay plans what the node would."""
     from wallwm_policy.core.bundle import load_bundle
+    from wallwm_policy.core.controller import ControlConfig
     from wallwm_policy.core.pipeline import ModelOutputError
     from wallwm_policy.core.pipeline import ModePipeline
     from wallwm_policy.core.pipeline import Observation
@@ -148,6 +151,7 @@ def replay(
     cam_names = [c.name for c in m.cameras]
     result = Replay(pipeline.step_period, list(m.joint_names))
     rng = np.random.default_rng(seed)
+    scale = ControlConfig.noise_scale if noise_scale is None else noise_scale
     context, context_key = None, None
     t = rec.start
     while t <= rec.end:
@@ -180,10 +184,10 @@ def replay(
             try:
                 if context is None or context_key != (instr, text):
                     context, context_key = (
-                        pipeline.start_event(obs, instr, text, rng),
+                        pipeline.start_event(obs, instr, text, rng, scale),
                         (instr, text),
                     )
-                plan = pipeline.plan(obs, context, rng)
+                plan = pipeline.plan(obs, context, rng, scale)
                 result.plans.append(
                     PlanRow(
                         t, context.caption, plan.actions, plan.boundary, 1e3 * plan.inference_s
@@ -310,6 +314,9 @@ def main(argv=None) -> int:
     parser.add_argument('--replan-every', type=int, default=8, help='control steps between plans')
     parser.add_argument('--max-age', type=float, default=0.5, help='stale input threshold [s]')
     parser.add_argument(
+        '--noise-scale', type=float, default=None, help="flow start noise (default: the node's)"
+    )
+    parser.add_argument(
         '--out', type=Path, default=None, help='report folder (default: <bag>_report)'
     )
     args = parser.parse_args(argv)
@@ -327,6 +334,7 @@ def main(argv=None) -> int:
             args.event_text,
             args.replan_every,
             args.max_age,
+            noise_scale=args.noise_scale,
         )
     except (BundleError, ValueError, FileNotFoundError) as error:
         print(f'replay_report: {error}', file=sys.stderr)

@@ -65,6 +65,7 @@ class ControlConfig:
     max_event_steps: int = 300     # unified/chunk: a new event after this many steps anyway
     hold_abort_s: float = 1.0      # a goal holding longer than this ends ('hold: ...')
     seed: int = 0                  # noise seed (reproducible runs)
+    noise_scale: float = 0.0       # flow start noise; 0 = deterministic (README, "Results")
 
     def __post_init__(self):
         if self.execute_steps < 1:
@@ -74,6 +75,8 @@ class ControlConfig:
                 f'boundary_threshold must be in (0, 1], got {self.boundary_threshold}')
         if self.min_event_steps < 1 or self.max_event_steps < 1 or self.hold_abort_s <= 0:
             raise ValueError('min_event_steps, max_event_steps >= 1 and hold_abort_s > 0')
+        if not 0.0 <= self.noise_scale <= 1.0:
+            raise ValueError(f'noise_scale must be in [0, 1], got {self.noise_scale}')
 
 
 @dataclass(frozen=True)
@@ -337,12 +340,12 @@ class PolicyController:
         if not due or self._worker.busy:
             return
         pipeline = self.pipelines[goal.mode]
-        context, rng = goal.context, self._rng
+        context, rng, scale = goal.context, self._rng, self.config.noise_scale
         instruction, event_text = goal.instruction, goal.event_text
 
         def job():
-            ctx = context or pipeline.start_event(obs, instruction, event_text, rng)
-            return ctx, pipeline.plan(obs, ctx, rng)
+            ctx = context or pipeline.start_event(obs, instruction, event_text, rng, scale)
+            return ctx, pipeline.plan(obs, ctx, rng, scale)
 
         if self._worker.submit((self._step, goal.event_index, obs.stamp), job):
             goal.last_request_step = self._step

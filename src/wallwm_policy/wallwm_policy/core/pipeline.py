@@ -92,21 +92,23 @@ class ModePipeline:
         return {mf.INSTRUCTION_IDS: instr_ids, mf.INSTRUCTION_MASK: instr_mask,
                 mf.EVENT_IDS: event_ids, mf.EVENT_MASK: event_mask}
 
-    def noise(self, rng: np.random.Generator) -> np.ndarray:
+    def noise(self, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:
+        """The flow's start point; `scale` 0 makes sampling deterministic (the flow from 0)."""
         shape = (1, self.action_steps, self.num_joints)
-        return rng.standard_normal(shape).astype(np.float32)  # (1, S, J)
+        return (scale * rng.standard_normal(shape)).astype(np.float32)  # (1, S, J)
 
     def _run(self, names, tensors: dict[str, np.ndarray]) -> None:
         for name in names:
             tensors.update(self._graphs[name].run(tensors))
 
     def start_event(self, obs: Observation, instruction: str, event_text: str,
-                    rng: np.random.Generator) -> EventContext:
+                    rng: np.random.Generator, noise_scale: float = 1.0) -> EventContext:
         """Run the per_event graphs (if any) and cache what they produce."""
         text = self.text_tensors(instruction, event_text)
         if not self.spec.per_event:
             return EventContext(tensors=text, caption=event_text)
-        tensors = {**self.observation_tensors(obs), **text, mf.NOISE: self.noise(rng)}
+        tensors = {**self.observation_tensors(obs), **text,
+                   mf.NOISE: self.noise(rng, noise_scale)}
         provided = set(tensors)
         self._run(self.spec.per_event, tensors)
         cached = {k: v for k, v in tensors.items() if k not in provided}
@@ -115,10 +117,12 @@ class ModePipeline:
             caption = self._bundle.tokenizer.decode(cached[mf.CAPTION_IDS])
         return EventContext(tensors={**text, **cached}, caption=caption)
 
-    def plan(self, obs: Observation, context: EventContext, rng: np.random.Generator) -> Plan:
+    def plan(self, obs: Observation, context: EventContext, rng: np.random.Generator,
+             noise_scale: float = 1.0) -> Plan:
         """Run the per_step graphs on `obs`; raises ModelOutputError on non-finite outputs."""
         t0 = time.perf_counter()
-        tensors = {**context.tensors, **self.observation_tensors(obs), mf.NOISE: self.noise(rng)}
+        tensors = {**context.tensors, **self.observation_tensors(obs),
+                   mf.NOISE: self.noise(rng, noise_scale)}
         t1 = time.perf_counter()
         self._run(self.spec.per_step, tensors)
         t2 = time.perf_counter()

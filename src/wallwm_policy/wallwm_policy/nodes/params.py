@@ -63,6 +63,8 @@ PARAMETERS = {
                                  True, None, None),
     'inference.seed': (0, 'noise seed: same seed and inputs give the same actions', True,
                        (0, 2 ** 31 - 1), None),
+    'inference.noise_scale': (ControlConfig.noise_scale, "scale of the flow's start noise "
+                              '(0 = deterministic actions)', False, (0.0, 1.0), None),
     'joint_limits.names': ([], 'robot profile: joint names for the limits below', True, None,
                            _STRINGS),
     'joint_limits.lower': ([], 'robot profile: lower position limits [rad]', True, None,
@@ -132,7 +134,8 @@ def read(node: Node) -> NodeSettings:
                               boundary_threshold=p['event.boundary_threshold'],
                               min_event_steps=p['event.min_steps'],
                               max_event_steps=p['unified.max_event_steps'],
-                              hold_abort_s=p['safety.hold_abort'], seed=p['inference.seed']),
+                              hold_abort_s=p['safety.hold_abort'], seed=p['inference.seed'],
+                              noise_scale=p['inference.noise_scale']),
         session=SessionConfig(providers=tuple(p['inference.providers'] or DEFAULT_PROVIDERS),
                               intra_op_threads=p['inference.intra_op_threads'],
                               allow_spinning=p['inference.allow_spinning']),

@@ -174,10 +174,29 @@ def test_an_event_the_expert_erred_on_purpose_trains_no_action_rows(tiny, episod
     s = builder.sample(1, ref.end - 2)
     assert s[keys.SEGMENT_VALID].max() == 0.0
     assert s[keys.CHUNK_VALID].tolist() == [0, 0, 1, 1]
+    assert s[keys.EVENT_IMITATE] == 0.0 and builder.sample(0, 0)[keys.EVENT_IMITATE] == 1.0
     clean_store = EpisodeStore.from_episodes(episodes, tiny.model, 30.0)
     clean = SampleBuilder(clean_store, tiny.model, store.norm_stats()).sample(1, ref.end - 2)
     assert clean[keys.SEGMENT_VALID][:2].tolist() == [1, 1]
     assert clean[keys.CHUNK_VALID].tolist() == [1, 1, 1, 1]
+
+
+def test_an_erring_events_end_is_no_goal_or_future_target(tiny, episodes):
+    # The noisy reach ends off its object: neither the event goal nor the future heads may learn
+    # that "reach above the X" ends there. Demonstrated samples keep the plain mean.
+    model, batch = _setup(tiny, episodes, ('event', 'unified'))
+    _, plain = model(batch, tiny.train)
+    erring = {k: v.clone() for k, v in batch.items()}
+    erring[keys.EVENT_IMITATE][:2] = 0.0
+    erring[keys.FUTURE_STATE][:2] += 100.0
+    erring[keys.FUTURE][:2] += 100.0
+    _, masked = model(erring, tiny.train)
+    names = ['event/goal', 'event/future', 'event/future_state', 'unified/future',
+             'unified/future_state']
+    for name in names:
+        assert masked[name] < 10 * plain[name] + 1.0, name  # the +100 targets are ignored
+    _, unmasked = model({**erring, keys.EVENT_IMITATE: batch[keys.EVENT_IMITATE]}, tiny.train)
+    assert all(unmasked[name] > 100 for name in names)
 
 
 def test_instruction_word_swap_changes_only_instruction_words(tiny, episodes):

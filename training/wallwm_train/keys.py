@@ -11,6 +11,8 @@ EVENT_MASK = 'event_mask'  # int64 (B, Te)
 NEXT_EVENT_IDS = 'next_event_ids'  # int64 (B, Te): caption of the following event
 FUTURE = 'future'  # float32 (B, N_cam, 3, f, f): end-of-event frame
 FUTURE_STATE = 'future_state'  # float32 (B, J): end-of-event joint state, normalised
+# 0 for an event the expert erred on purpose: its end (goal, future) is no target either.
+EVENT_IMITATE = 'event_imitate'  # float32 (B,)
 # Event mode: the segment from t to the end of the event (<= event_action_steps), padded.
 SEGMENT_ACTIONS = 'segment_actions'  # float32 (B, Ae, J), normalised
 SEGMENT_VALID = 'segment_valid'  # float32 (B, Ae): 1 inside the event

@@ -245,6 +245,7 @@ class SampleBuilder:
         out[keys.FUTURE_STATE] = (
             (ep.state[min(ref.end, n - 1)] - self.norm.state_mean) / self.norm.state_std
         ).astype(np.float32)
+        out[keys.EVENT_IMITATE] = np.float32(ref.imitate)
         duration = ref.end - ref.start
         # Event segment: t .. end-1, at most event_action_steps; the rows past the end repeat the
         # last action and are masked ('mask') or trained as a hold that has ended ('hold').

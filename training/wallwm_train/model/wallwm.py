@@ -176,7 +176,7 @@ class WallWM(nn.Module):
             event_valid = self.event_valid(batch[keys.EVENT_MASK])
             memory, mem_valid = self.join(states, valid, event, event_valid)
             if goal is not None:
-                parts['event/goal'] = (goal - batch[keys.FUTURE_STATE]).pow(2).mean()
+                parts['event/goal'] = _demonstrated_mean(goal - batch[keys.FUTURE_STATE], batch)
             seg_valid = batch[keys.SEGMENT_VALID]
             parts['event/action'] = self.expert.loss(
                 batch[keys.SEGMENT_ACTIONS],
@@ -258,8 +258,10 @@ class WallWM(nn.Module):
 
     def _future(self, parts, prefix, memory, mem_valid, batch) -> None:
         frame, state = self.future(memory, mem_valid)
-        parts[f'{prefix}/future'] = (frame - batch[keys.FUTURE]).pow(2).mean()
-        parts[f'{prefix}/future_state'] = (state - batch[keys.FUTURE_STATE]).pow(2).mean()
+        parts[f'{prefix}/future'] = _demonstrated_mean(frame - batch[keys.FUTURE], batch)
+        parts[f'{prefix}/future_state'] = _demonstrated_mean(
+            state - batch[keys.FUTURE_STATE], batch
+        )
 
     def _event_heads(
         self, parts, prefix, memory, mem_valid, boundary, boundary_valid, progress, progress_valid
@@ -272,3 +274,11 @@ class WallWM(nn.Module):
         parts[f'{prefix}/progress'] = (
             (pred - progress).pow(2) * progress_valid
         ).sum() / progress_valid.sum().clamp(min=1.0)
+
+
+def _demonstrated_mean(error: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Mean squared error over the samples whose event was demonstrated: where the expert erred
+    on purpose (noise injection), the event's end is not where its caption says it should be."""
+    weight = batch[keys.EVENT_IMITATE].to(error.dtype)
+    per_sample = error.pow(2).flatten(1).mean(1)
+    return (per_sample * weight).sum() / weight.sum().clamp(min=1.0)

@@ -11,6 +11,7 @@ from wallwm_sim.env.scene import SceneConfig
 from wallwm_sim.env.tabletop_env import TabletopEnv
 from wallwm_sim.env.tasks import INSTRUCTIONS
 from wallwm_sim.env.tasks import TASK_FAMILIES
+from wallwm_sim.env.tasks import event_target
 
 # A few seeds per family (the expert succeeds on 96-100% of seeds); the success table over 100
 # seeds is measured by scripts/expert_success.py, not here.
@@ -99,6 +100,25 @@ def _reach_miss(env, seed, approach_noise):
         if miss is None and expert.events:
             miss = np.hypot(*(expert.grasp_point()[:2] - env.body_pos(obj)[:2]))
     return miss, expert.events, env.success()
+
+
+def test_the_experts_events_end_at_their_world_targets(env):
+    """What the evaluation measures a policy's event ends against: the expert ends its reach,
+    grasp and lift there; carrying and releasing end relative to the gripper, with no target."""
+    env.reset(3, 'pick_place')
+    expert = ScriptedExpert(env)
+    errors = []
+    while (action := expert.act()) is not None:
+        env.step(action)
+        if len(expert.events) > len(errors):
+            target = event_target(env.episode.plan[len(errors)], env)
+            errors.append(
+                None if target is None else np.hypot(*(env.grasp_point()[:2] - target[:2]))
+            )
+    kinds = [e.caption.split()[0] for e in expert.events]
+    assert kinds == ['reach', 'grasp', 'lift', 'move', 'release']
+    assert all(e < 0.01 for e in errors[:3]), errors  # closing jaws nudge the object a few mm
+    assert errors[3:] == [None, None]
 
 
 def test_noise_injection_aims_reaches_off_target_and_the_grasp_recovers(env):

@@ -2,6 +2,7 @@
 table."""
 
 import csv
+import math
 
 import pytest
 
@@ -62,6 +63,16 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     assert '| event − chunk | push |' in table and '95% CI (Newcombe)' in table
     assert 'split `heldout`' in table
     assert f'noise scale {ControlConfig.noise_scale:g}.' in table  # the node's default
+    # Event mode also records each event's end: how it ended and how far from the expert's end.
+    ends = list(csv.DictReader(open(out / 'events.csv')))
+    assert len(ends) == sum(int(r['events_total']) for r in event_rows)
+    assert {e['reason'] for e in ends} <= {'boundary', 'segment_end'}
+    reach = [e for e in ends if e['family'] == 'pick_place' and e['index'] == '0']
+    assert reach[0]['caption'].startswith('reach above the ')
+    assert 0.0 <= float(reach[0]['end_error_cm']) < 50.0  # the arm cannot leave the table
+    release = [e for e in ends if e['caption'].startswith('release')]
+    assert release and all(math.isnan(float(e['end_error_cm'])) for e in release)
+    assert '| pick_place | reach | 1 |' in table and '| pick_place | release | 1 |' in table
 
     # A later run adds its episodes to these (the baseline evaluated on its own, say) ...
     more = tmp_path / 'more'

@@ -12,6 +12,11 @@ seeds (from 100000) and the instruction paraphrases (`split='heldout'`) are ones
 saw. Cameras render at the bundle's input size (as the training data was rendered). Event mode
 receives the expert's event descriptions one at a time, as an operator or planner
 would send them; unified and chunk modes receive only the instruction.
+
+In event mode every event's end is recorded too (`events.csv`, and a second table per event kind):
+how it ended (at its boundary or at the segment's end) and, where the expert's own end is a place
+in the world (above or at an object), how far the grasp point is from it then, in (x, y). That
+separates "the reach ended 4 cm off and the grasp missed" from "the grasp closed where it should".
 """
 
 import argparse
@@ -42,6 +47,21 @@ class EpisodeResult:
     events_total: int
     steps: int
     latency_ms: float  # median inference time of the episode's plans
+
+
+@dataclass(frozen=True)
+class EventEnd:
+    """One event of an event-mode episode, as it ended."""
+
+    family: str
+    seed: int
+    index: int
+    caption: str
+    steps: int
+    reason: str  # the controller's: 'boundary', 'segment_end', ...
+    # (x, y) distance [cm] of the grasp point from where the expert would end this event, in the
+    # world as it is then; NaN where the expert's end is relative to the gripper (carry, release)
+    end_error_cm: float
 
 
 def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -84,7 +104,7 @@ def _bundle(path: str):
 
 def run_episode(
     bundle_path: str, family: str, mode: str, seed: int, split: str, noise_scale: float
-) -> EpisodeResult:
+) -> tuple[EpisodeResult, list[EventEnd]]:
     from wallwm_policy.core.controller import ControlConfig
     from wallwm_policy.core.controller import PolicyController
     from wallwm_policy.core.pipeline import Observation
@@ -93,6 +113,7 @@ def run_episode(
     from wallwm_sim.env.scene import JOINT_NAMES
     from wallwm_sim.env.scene import SceneConfig
     from wallwm_sim.env.tabletop_env import TabletopEnv
+    from wallwm_sim.env.tasks import event_target
 
     bundle = _bundle(bundle_path)
     # Cameras render at the model's input size, as `wallwm-generate --image-size` renders the
@@ -123,6 +144,7 @@ def run_episode(
         captions = [e.caption for e in expert_events]
         pending = list(captions) if mode == 'event' else []
         now, done, latencies, step, last_event = 0.0, 0, [], 0, 0
+        ends, event_start = [], 0
         if mode == 'event':
             controller.start_event(pending.pop(0), env.instruction, 0.0, now)
         else:
@@ -144,6 +166,20 @@ def run_episode(
             if outcomes:
                 outcome = outcomes.pop(0)
                 done += int(outcome.success) if mode == 'event' else 0
+                if mode == 'event':
+                    k = len(ends)
+                    target = event_target(expert_events[k], env)
+                    error = (
+                        float('nan')
+                        if target is None
+                        else 100 * float(np.hypot(*(env.grasp_point()[:2] - target[:2])))
+                    )
+                    ends.append(
+                        EventEnd(
+                            family, seed, k, captions[k], step - event_start, outcome.reason, error
+                        )
+                    )
+                    event_start = step
                 if mode == 'event' and pending:
                     controller.start_event(pending.pop(0), env.instruction, 0.0, now)
             if env.success():
@@ -157,7 +193,7 @@ def run_episode(
             done = min(last_event, len(captions))
         elif mode == 'chunk':  # chunks know no events: completion is not measured
             done = -1
-        return EpisodeResult(
+        result = EpisodeResult(
             family,
             mode,
             seed,
@@ -167,9 +203,10 @@ def run_episode(
             step,
             float(np.median(latencies)) if latencies else float('nan'),
         )
+        return result, ends
 
 
-def _run(args) -> EpisodeResult:
+def _run(args) -> tuple[EpisodeResult, list[EventEnd]]:
     return run_episode(*args)
 
 
@@ -185,7 +222,7 @@ def evaluate(
     chunk_bundle: str | None = None,
     *,
     noise_scale: float,
-) -> list[EpisodeResult]:
+) -> tuple[list[EpisodeResult], list[EventEnd]]:
     jobs = [
         (
             chunk_bundle if m == 'chunk' and chunk_bundle else bundle,
@@ -210,7 +247,8 @@ def evaluate(
 
         iterator = tqdm(iterator, total=len(jobs), desc='episodes')
     try:
-        return list(iterator)
+        runs = list(iterator)
+        return [r for r, _ in runs], [e for _, ends in runs for e in ends]
     finally:
         if pool is not None:
             pool.close()
@@ -274,6 +312,34 @@ def markdown(rows: list[dict]) -> str:
             f"{r['ci95_low']:.0%}–{r['ci95_high']:.0%} | {completion} | "
             f"{r['mean_steps']:.0f} | {r['latency_ms_median']:.2f} |"
         )
+    return '\n'.join(lines)
+
+
+def event_table(ends: list[EventEnd]) -> str:
+    """Markdown, per family and event kind (the caption's first word: reach, grasp, lift, ...):
+    how often the event ended at its boundary, and how far from the expert's end. Only events
+    that ended count: an episode stops once its task has succeeded."""
+    if not ends:
+        return ''
+    lines = [
+        '| family | event | events | ended at boundary | end error cm (median) | within 2 cm |',
+        '|---|---|---|---|---|---|',
+    ]
+    first = {}  # kinds in the order their events come in the task
+    for e in sorted(ends, key=lambda e: e.index):
+        first.setdefault((e.family, e.caption.split()[0]), e.index)
+    kinds = sorted(first, key=lambda k: (k[0], first[k]))
+    for family, kind in kinds:
+        es = [e for e in ends if e.family == family and e.caption.split()[0] == kind]
+        boundary = sum(e.reason == 'boundary' for e in es) / len(es)
+        errors = np.array([e.end_error_cm for e in es])
+        errors = errors[~np.isnan(errors)]
+        median, within = (
+            (f'{np.median(errors):.2f}', f'{np.mean(errors <= 2.0):.0%}')
+            if len(errors)
+            else ('n/a', 'n/a')
+        )
+        lines.append(f'| {family} | {kind} | {len(es)} | {boundary:.0%} | {median} | {within} |')
     return '\n'.join(lines)
 
 
@@ -352,7 +418,7 @@ def main(argv=None) -> int:
             f'--with-episodes already holds {len(repeated)} of these episodes, '
             f'e.g. mode, family, seed = {repeated[0]}'
         )
-    results = earlier + evaluate(
+    results, ends = evaluate(
         args.bundle,
         args.families,
         args.modes,
@@ -363,16 +429,25 @@ def main(argv=None) -> int:
         chunk_bundle=args.chunk_bundle,
         noise_scale=noise_scale,
     )
+    results = earlier + results
     rows = table(results)
     args.out.mkdir(parents=True, exist_ok=True)
     with open(args.out / 'episodes.csv', 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(asdict(results[0])))
         writer.writeheader()
         writer.writerows(asdict(r) for r in results)
+    if ends:
+        with open(args.out / 'events.csv', 'w', newline='') as f:
+            writer = csv.DictWriter(f, fieldnames=list(asdict(ends[0])))
+            writer.writeheader()
+            writer.writerows(asdict(e) for e in ends)
     text = markdown(rows)
     differences = comparison(rows)
     if differences:
         text += '\n\n' + differences
+    events = event_table(ends)
+    if events:
+        text += "\n\nEvent mode, each event as it ended (this run's episodes):\n\n" + events
     bundles = f'Bundle `{args.bundle}`' + (
         f' (chunk mode: `{args.chunk_bundle}`)' if args.chunk_bundle else ''
     )
@@ -387,7 +462,7 @@ def main(argv=None) -> int:
     read = f' (+ {len(earlier)} read from earlier runs)' if earlier else ''
     print(
         f'\n{len(results) - len(earlier)} episodes in {time.perf_counter() - start:.0f} s{read}; '
-        f'written to {args.out}/table.md and episodes.csv'
+        f'written to {args.out}/table.md and episodes.csv' + (' and events.csv' if ends else '')
     )
     return 0
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
-from lerobot_env_so101.ik_control import control_point
 from lerobot_env_so101.ik_control import roll_to_align_axis
 from lerobot_env_so101.ik_control import solve_ik
 from lerobot_env_so101.mujoco_env import grasp_point_offset
@@ -86,7 +85,7 @@ class ScriptedExpert:
         self._advance_event()
 
     def grasp_point(self) -> np.ndarray:
-        return control_point(self.env.data, self.site, self.point_offset)
+        return self.env.grasp_point()
 
     def gripper_orientation(self) -> np.ndarray:
         """The gripper frame as a (w, x, y, z) quaternion, for checks and logging."""

@@ -10,6 +10,8 @@ from dataclasses import field
 
 import mujoco
 import numpy as np
+from lerobot_env_so101.ik_control import control_point
+from lerobot_env_so101.mujoco_env import grasp_point_offset
 
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.scene import NUM_CUBES
@@ -60,6 +62,8 @@ class TabletopEnv:
         self.episode: TaskEpisode | None = None
         self.step_count = 0
         self.home_qpos = np.array([0.0, -1.4, 0.7, 1.6, 0.0, GRIPPER_OPEN])
+        self._grasp_site = self.model.site('gripperframe').id
+        self._grasp_offset = grasp_point_offset(self.model, self._grasp_site)
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -161,6 +165,11 @@ class TabletopEnv:
     def body_xmat(self, body: str) -> np.ndarray:
         """(3, 3) rotation of a body in the world frame."""
         return self.data.xmat[self.model.body(body).id].reshape(3, 3).copy()
+
+    def grasp_point(self) -> np.ndarray:
+        """(3,) world position of the point between the fingertip pads: what the expert drives
+        to its targets, and what the evaluation measures an event's end by."""
+        return control_point(self.data, self._grasp_site, self._grasp_offset).copy()
 
     def mocap_pos(self, body: str) -> np.ndarray:
         return self.data.mocap_pos[self._mocap(body)].copy()

@@ -176,18 +176,38 @@ class TaskEpisode:
 
 
 # --------------------------------------------------------------------------- geometry helpers
+@dataclass(frozen=True)
+class WorldTarget:
+    """A move target fixed in the world (above or at an object, a fixed point), not relative to
+    where the gripper is: an event that ends on one has a place to be measured against."""
+
+    point: Callable  # (env) -> (3,) world position
+
+    def __call__(self, env, cur=None) -> np.ndarray:
+        return np.asarray(self.point(env), dtype=float)
+
+
+def event_target(event: EventPlan, env) -> np.ndarray | None:
+    """Where the expert would end `event` in the world as it is now (its last move's target),
+    or None when that target is relative to the gripper (carry, lower, release, push)."""
+    targets = [m.target for m in event.moves if m.target is not None]
+    if not targets or not isinstance(targets[-1], WorldTarget):
+        return None
+    return targets[-1](env)
+
+
 def _above(body: str, z: float = TRAVEL_Z):
-    return lambda env, cur=None: np.array([*env.body_pos(body)[:2], z])
+    return WorldTarget(lambda env: np.array([*env.body_pos(body)[:2], z]))
 
 
 def _grasp_at(obj: ObjectSpec):
-    return lambda env, cur=None: np.array(
-        [*env.body_pos(obj.body)[:2], obj.half_height + GRASP_ABOVE_CENTER]
+    return WorldTarget(
+        lambda env: np.array([*env.body_pos(obj.body)[:2], obj.half_height + GRASP_ABOVE_CENTER])
     )
 
 
 def _fixed(xyz):
-    return lambda env, cur=None: np.asarray(xyz, dtype=float)
+    return WorldTarget(lambda env: np.asarray(xyz, dtype=float))
 
 
 def _resting_on_table(env, obj: ObjectSpec, tol: float = 0.008) -> bool:
@@ -480,10 +500,12 @@ def push(rng, split: str, seed: int) -> TaskEpisode:
     obj = objects[0]
     behind = 0.06
 
-    def start(env, cur=None):
+    @WorldTarget
+    def start(env):
         return np.array([*(env.body_pos(obj.body)[:2] - behind * direction), TRAVEL_Z])
 
-    def low(env, cur=None):
+    @WorldTarget
+    def low(env):
         return np.array([*(env.body_pos(obj.body)[:2] - behind * direction), 0.018])
 
     plan = [

@@ -104,9 +104,12 @@ def _reach_miss(env, seed, approach_noise):
 
 def test_the_experts_events_end_at_their_world_targets(env):
     """What the evaluation measures a policy's event ends against: the expert ends its reach,
-    grasp and lift there; carrying and releasing end relative to the gripper, with no target."""
+    grasp and lift there, and its carry with the held object above the target; releasing ends
+    relative to the gripper, with no target."""
     env.reset(3, 'pick_place')
     expert = ScriptedExpert(env)
+    pad = np.array(env.episode.layout.pads[0].xy)
+    obj = env.episode.layout.objects[0].body
     errors = []
     while (action := expert.act()) is not None:
         env.step(action)
@@ -115,10 +118,13 @@ def test_the_experts_events_end_at_their_world_targets(env):
             errors.append(
                 None if target is None else np.hypot(*(env.grasp_point()[:2] - target[:2]))
             )
+            if len(errors) == 4:  # the carry: the measure is the cube's distance from the pad
+                cube_off_pad = np.hypot(*(env.body_pos(obj)[:2] - pad))
     kinds = [e.caption.split()[0] for e in expert.events]
     assert kinds == ['reach', 'grasp', 'lift', 'move', 'release']
-    assert all(e < 0.01 for e in errors[:3]), errors  # closing jaws nudge the object a few mm
-    assert errors[3:] == [None, None]
+    assert all(e < 0.01 for e in errors[:4]), errors  # closing jaws nudge the object a few mm
+    assert errors[3] == pytest.approx(cube_off_pad, abs=1e-9)
+    assert errors[4] is None
 
 
 def test_noise_injection_aims_reaches_off_target_and_the_grasp_recovers(env):

@@ -60,7 +60,8 @@ class EventEnd:
     steps: int
     reason: str  # the controller's: 'boundary', 'segment_end', ...
     # (x, y) distance [cm] of the grasp point from where the expert would end this event, in the
-    # world as it is then; NaN where the expert's end is relative to the gripper (carry, release)
+    # world as it is then (for a carry: of the held object from above its target); NaN where the
+    # expert's end is relative to the gripper alone (release, push)
     end_error_cm: float
 
 

@@ -187,13 +187,32 @@ class WorldTarget:
         return np.asarray(self.point(env), dtype=float)
 
 
+@dataclass(frozen=True)
+class CarryTarget:
+    """Carries the held object, not the grasp point, above a world target: closing the jaws
+    shifts the object in the grasp by up to ~2 cm, so the grasp point aims off by the object's
+    offset from it, measured when the move starts."""
+
+    body: str
+    above: WorldTarget
+
+    def __call__(self, env, cur) -> np.ndarray:
+        held_offset = np.array([*(env.body_pos(self.body)[:2] - cur[:2]), 0.0])
+        return self.above(env) - held_offset
+
+
 def event_target(event: EventPlan, env) -> np.ndarray | None:
-    """Where the expert would end `event` in the world as it is now (its last move's target),
-    or None when that target is relative to the gripper (carry, lower, release, push)."""
+    """Where the expert would end `event`'s grasp point in the world as it is now (its last
+    move's target), or None when that target is relative to the gripper alone (lower, release,
+    push). For a carry, the grasp point that puts the held object where it belongs."""
     targets = [m.target for m in event.moves if m.target is not None]
-    if not targets or not isinstance(targets[-1], WorldTarget):
+    if not targets:
         return None
-    return targets[-1](env)
+    if isinstance(targets[-1], WorldTarget):
+        return targets[-1](env)
+    if isinstance(targets[-1], CarryTarget):
+        return targets[-1](env, env.grasp_point())
+    return None
 
 
 def _above(body: str, z: float = TRAVEL_Z):
@@ -266,7 +285,7 @@ def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
 
 
 def _release_events(
-    obj: ObjectSpec, where: str, above_target, release_z: float
+    obj: ObjectSpec, where: str, above_target: WorldTarget, release_z: float
 ) -> list[EventPlan]:
     """Carry `obj` above `above_target` and set it down with its centre at `release_z`.
 
@@ -278,11 +297,7 @@ def _release_events(
     # clear of a tower or the bin walls before moving on.
     retreat_z = max(TRAVEL_Z, release_z + RETREAT_ABOVE_RELEASE)
 
-    def held_offset(env, cur):
-        return np.array([*(env.body_pos(obj.body)[:2] - cur[:2]), 0.0])
-
-    def carry(env, cur):
-        return above_target(env) - held_offset(env, cur)
+    carry = CarryTarget(obj.body, above_target)
 
     def lower(env, cur):
         return np.array([*carry(env, cur)[:2], release_z + (cur[2] - env.body_pos(obj.body)[2])])

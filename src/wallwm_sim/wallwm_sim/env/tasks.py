@@ -206,12 +206,11 @@ def event_target(event: EventPlan, env) -> np.ndarray | None:
     move's target), or None when that target is relative to the gripper alone (lower, release,
     push). For a carry, the grasp point that puts the held object where it belongs."""
     targets = [m.target for m in event.moves if m.target is not None]
-    if not targets:
-        return None
-    if isinstance(targets[-1], WorldTarget):
-        return targets[-1](env)
-    if isinstance(targets[-1], CarryTarget):
-        return targets[-1](env, env.grasp_point())
+    last = targets[-1] if targets else None
+    if isinstance(last, WorldTarget):
+        return last(env)
+    if isinstance(last, CarryTarget):
+        return last(env, env.grasp_point())
     return None
 
 

@@ -220,6 +220,26 @@ def test_instruction_word_swap_changes_only_instruction_words(tiny, episodes):
         load_config('tiny', ['train.instruction_word_swap=1.0'])
 
 
+def test_event_mode_without_the_instruction_learns_from_the_caption_alone(episodes):
+    """model.event_reads_instruction false: no event objective depends on the instruction's
+    wording; unified mode, which decodes the events from it, still does."""
+    cfg = load_config('tiny', ['model.event_reads_instruction=false'])
+    model, batch = _setup(cfg, episodes, cfg.train.modes)
+    reworded = dict(batch)
+    words = batch[keys.INSTRUCTION_MASK] > 0
+    random_ids = torch.randint(1000, 2000, words.shape, generator=torch.Generator().manual_seed(1))
+    reworded[keys.INSTRUCTION_IDS] = torch.where(words, random_ids, batch[keys.INSTRUCTION_IDS])
+    model.eval()
+    with torch.no_grad():
+        _, plain = model(batch, cfg.train)
+        _, other = model(reworded, cfg.train)
+    event = [name for name in plain if name.startswith('event/')]
+    assert len(event) >= 5
+    for name in event:
+        assert other[name].item() == plain[name].item(), name
+    assert other['unified/caption'].item() != plain['unified/caption'].item()
+
+
 def test_config_rejects_contradictions():
     with pytest.raises(ValueError, match='patch_size'):
         load_config('tiny', ['model.patch_size=12'])

@@ -446,6 +446,41 @@ def test_runtime_chains_the_exported_graphs_like_the_exporter(tiny_bundle):
             assert isinstance(context.caption, str)
 
 
+def test_event_mode_trained_without_the_instruction_ignores_its_wording(tmp_path):
+    """A bundle trained with model.event_reads_instruction false says so in its manifest, and
+    the runtime gives its event mode the empty instruction: an unseen wording changes nothing,
+    the event text still steers it, and unified mode still reads the instruction."""
+    torch = pytest.importorskip('torch')
+    from wallwm_train.testing import export_tiny_bundle
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        path = export_tiny_bundle(tmp_path / 'bundle', steps=3,
+                                  overrides=['model.event_reads_instruction=false'])
+    finally:
+        torch.set_num_threads(threads)
+    real = load_bundle(path, SessionConfig(intra_op_threads=1))
+    assert not real.manifest.modes['event'].reads_instruction
+    assert real.manifest.modes['unified'].reads_instruction
+    m = real.manifest
+    height, width = m.image_size
+    rng = np.random.default_rng(3)
+    images = {c.name: rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for c in m.cameras}
+    obs = Observation(0.0, images, rng.normal(0, 0.3, m.num_joints))
+
+    def actions(mode, instruction, event_text='grasp the red cube'):
+        pipeline = ModePipeline(real, mode)
+        context = pipeline.start_event(obs, instruction, event_text, np.random.default_rng(0))
+        return pipeline.plan(obs, context, np.random.default_rng(1)).actions
+
+    seen = actions('event', 'put the red cube in the bin')
+    np.testing.assert_array_equal(seen, actions('event', 'transfer the crimson block away'))
+    assert not np.allclose(seen, actions('event', 'put the red cube in the bin', 'lift it'))
+    assert not np.allclose(actions('unified', 'put the red cube in the bin'),
+                           actions('unified', 'transfer the crimson block away'))
+
+
 def test_every_mode_of_the_real_bundle_runs_in_closed_loop(tiny_bundle, make_controller):
     real = load_bundle(tiny_bundle, SessionConfig(intra_op_threads=1))
     loop, outcomes = make_controller(ControlConfig(execute_steps=2, max_event_steps=20), real)

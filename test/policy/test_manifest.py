@@ -30,9 +30,10 @@ def _valid() -> dict:
         'tokenizer': {'file': 'tokenizer.json', 'instruction_tokens': 8, 'event_tokens': 4,
                       'pad_id': 0},
         'modes': {
-            'event': {'per_event': [], 'per_step': ['obs', 'event_sampler'], 'action_steps': 12},
+            'event': {'per_event': [], 'per_step': ['obs', 'event_sampler'], 'action_steps': 12,
+                      'reads_instruction': False},
             'unified': {'per_event': ['obs', 'staircase'], 'per_step': ['obs', 'unified_sampler'],
-                        'action_steps': 4},
+                        'action_steps': 4, 'reads_instruction': True},
         },
         'graphs': {
             'obs': {'file': 'obs.onnx', 'inputs': obs,
@@ -76,6 +77,15 @@ def test_round_trip_through_json(tmp_path):
     assert loaded.joint_names == tuple(JOINTS) and loaded.image_size == (32, 32)
 
 
+def test_a_mode_without_reads_instruction_reads_it(tmp_path):
+    """Bundles exported before the key existed (the shipped ones) keep their behaviour."""
+    data = _valid()
+    for mode in data['modes'].values():
+        del mode['reads_instruction']
+    manifest = mf.Manifest.from_dict(data)
+    assert all(mode.reads_instruction for mode in manifest.modes.values())
+
+
 def _break(edit):
     data = _valid()
     edit(data)
@@ -107,6 +117,10 @@ def _break(edit):
     (lambda d: d['created_by'].pop('seed'), 'created_by'),
     (lambda d: d.update(extra_field=1), "unknown key(s) ['extra_field']"),
     (lambda d: d['tokenizer'].update(event_tokens='4'), 'tokenizer.event_tokens'),
+    (lambda d: d['modes']['event'].update(reads_instruction='no'),
+     'modes.event.reads_instruction'),
+    (lambda d: d['modes']['unified'].update(reads_instruction=False),
+     'modes.unified.reads_instruction: only event mode'),
 ])
 def test_invalid_manifest_names_the_field(tmp_path, edit, needle):
     (tmp_path / 'manifest.json').write_text(json.dumps(_break(edit)))

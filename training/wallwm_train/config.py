@@ -48,6 +48,10 @@ class ModelConfig:
     # event mode: keypoints per camera steered by the event caption, a head predicting the
     # event's end joint state from them, one more event token (0: none; model/event_goal.py)
     event_keypoints: int = 0
+    # event mode's prefix reads the instruction (True) or none, acting on the observation and
+    # the event caption alone: the caption names what to do, and unseen instruction wordings
+    # cannot derail it (training/README.md, "Instruction wording"). Unified and chunk read it.
+    event_reads_instruction: bool = True
     dim: int = 128  # backbone width
     heads: int = 4
     depth: int = 4  # backbone layers L

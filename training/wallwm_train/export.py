@@ -248,7 +248,10 @@ def export_bundle(
     for mode in model.modes:
         per_event, per_step = MODE_GRAPHS[mode]
         modes[mode] = mf.ModeSpec(
-            per_event=per_event, per_step=per_step, action_steps=mc.action_steps(mode)
+            per_event=per_event,
+            per_step=per_step,
+            action_steps=mc.action_steps(mode),
+            reads_instruction=mode != MODE_EVENT or mc.event_reads_instruction,
         )
     manifest = mf.Manifest(
         bundle_id=f'wallwm-{cfg.name}-{digest}',

@@ -6,6 +6,9 @@ THINK_IMAGES = 'think_images'  # float32 (B, N_cam, 3, H, W): what the thoughts 
 THINK_STATE = 'think_state'  # float32 (B, J): at t_think in [event start, t]
 INSTRUCTION_IDS = 'instruction_ids'  # int64 (B, Ti)
 INSTRUCTION_MASK = 'instruction_mask'  # int64 (B, Ti)
+# With model.event_reads_instruction false: the empty instruction event mode's prefix reads.
+BLANK_INSTRUCTION_IDS = 'blank_instruction_ids'  # int64 (B, Ti): [CLS] [SEP]
+BLANK_INSTRUCTION_MASK = 'blank_instruction_mask'  # int64 (B, Ti)
 EVENT_IDS = 'event_ids'  # int64 (B, Te): caption of the event containing t
 EVENT_MASK = 'event_mask'  # int64 (B, Te)
 NEXT_EVENT_IDS = 'next_event_ids'  # int64 (B, Te): caption of the following event

@@ -231,6 +231,9 @@ class SampleBuilder:
             np.float32
         )
         out[keys.INSTRUCTION_IDS], out[keys.INSTRUCTION_MASK] = self.instruction(ep.task)
+        if not cfg.event_reads_instruction:
+            blank = self.instruction('')
+            out[keys.BLANK_INSTRUCTION_IDS], out[keys.BLANK_INSTRUCTION_MASK] = blank
         out[keys.EVENT_IDS], out[keys.EVENT_MASK] = self.event_text(ref.caption)
         out[keys.NEXT_EVENT_IDS] = self.event_text(ref.next_caption)[0]
         end_frame = ep.images[min(ref.end, n - 1)]  # (N, H, W, 3)
@@ -332,9 +335,12 @@ def trim_text_padding(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     out = dict(batch)
     for ids, mask in (
         (keys.INSTRUCTION_IDS, keys.INSTRUCTION_MASK),
+        (keys.BLANK_INSTRUCTION_IDS, keys.BLANK_INSTRUCTION_MASK),
         (keys.EVENT_IDS, keys.EVENT_MASK),
         (keys.NEXT_EVENT_IDS, None),
     ):
+        if ids not in batch:
+            continue
         used = (batch[ids] != 0) if mask is None else batch[mask] > 0
         length = int(used.any(0).nonzero().max()) + 1 if used.any() else 1
         out[ids] = batch[ids][:, :length]

@@ -7,6 +7,7 @@ from a session fixture). Everything is seeded: the same call gives the same bund
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from pathlib import Path
@@ -83,13 +84,16 @@ def synthetic_episodes(
     return episodes
 
 
-def export_tiny_bundle(out_dir: str | Path, steps: int = 30, seed: int = 0) -> Path:
-    """Train the tiny config briefly on synthetic episodes and export a 3-mode bundle."""
+def export_tiny_bundle(
+    out_dir: str | Path, steps: int = 30, seed: int = 0, overrides: Sequence[str] = ()
+) -> Path:
+    """Train the tiny config briefly on synthetic episodes and export a 3-mode bundle;
+    `overrides` are `--set` items (e.g. 'model.event_reads_instruction=false')."""
     from wallwm_train.config import load_config
     from wallwm_train.export import export_bundle
     from wallwm_train.train import fit_in_memory
 
-    cfg = load_config('tiny', [f'train.steps={steps}', f'train.seed={seed}'])
+    cfg = load_config('tiny', [f'train.steps={steps}', f'train.seed={seed}', *overrides])
     model, norm = fit_in_memory(cfg, synthetic_episodes(seed=seed))
     return export_bundle(model, cfg, norm, Path(out_dir), control_rate_hz=30.0)
 

@@ -166,15 +166,23 @@ class WallWM(nn.Module):
         parts: dict[str, torch.Tensor] = {}
         t = batch[keys.FLOW_T]
         if MODE_EVENT in self.modes:
+            e_cache, e_states, e_valid = cache, states, valid
+            if not self.cfg.event_reads_instruction:
+                e_cache, e_states, e_valid = self.encode_observation(
+                    batch[keys.IMAGES],
+                    batch[keys.STATE],
+                    batch[keys.BLANK_INSTRUCTION_IDS],
+                    batch[keys.BLANK_INSTRUCTION_MASK],
+                )
             event, goal = self.encode_event(
-                cache,
-                valid,
+                e_cache,
+                e_valid,
                 batch[keys.EVENT_IDS],
                 batch[keys.EVENT_MASK],
                 batch[keys.IMAGES],
             )
             event_valid = self.event_valid(batch[keys.EVENT_MASK])
-            memory, mem_valid = self.join(states, valid, event, event_valid)
+            memory, mem_valid = self.join(e_states, e_valid, event, event_valid)
             if goal is not None:
                 parts['event/goal'] = _demonstrated_mean(goal - batch[keys.FUTURE_STATE], batch)
             seg_valid = batch[keys.SEGMENT_VALID]

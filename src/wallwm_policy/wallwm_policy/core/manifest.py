@@ -104,6 +104,9 @@ class ModeSpec:
     per_event: tuple[str, ...]
     per_step: tuple[str, ...]
     action_steps: int  # rows of `actions`: segment length (event) or chunk length (unified, chunk)
+    # False: the runtime hands this mode's graphs the empty instruction (event mode only; the
+    # model then acts on the observation and the event text alone).
+    reads_instruction: bool = True
 
     def __post_init__(self):
         object.__setattr__(self, 'per_event', tuple(self.per_event))
@@ -315,11 +318,13 @@ def _parse_stats(data: Any, where: str) -> NormStats:
 
 def _parse_mode(data: Any, where: str) -> ModeSpec:
     mode = _mapping(data, where)
-    _no_unknown(mode, {'per_event', 'per_step', 'action_steps'}, where)
+    _no_unknown(mode, {'per_event', 'per_step', 'action_steps', 'reads_instruction'}, where)
     return ModeSpec(per_event=_strings(mode.get('per_event', []), where + '.per_event'),
                     per_step=_strings(_key(mode, 'per_step', where + '.'), where + '.per_step'),
                     action_steps=_integer(_key(mode, 'action_steps', where + '.'),
-                                          where + '.action_steps'))
+                                          where + '.action_steps'),
+                    reads_instruction=_boolean(mode.get('reads_instruction', True),
+                                               where + '.reads_instruction'))
 
 
 def _parse_graph(data: Any, where: str) -> GraphSpec:
@@ -383,6 +388,12 @@ def _strings(value: Any, where: str) -> tuple[str, ...]:
 def _integer(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ManifestError(f'{where}: expected an integer, got {value!r}')
+    return value
+
+
+def _boolean(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ManifestError(f'{where}: expected true or false, got {value!r}')
     return value
 
 
@@ -558,6 +569,9 @@ def _validate_mode(name: str, mode: ModeSpec, m: Manifest) -> None:
         raise ManifestError(f'{where}.action_steps: must be >= 1, got {mode.action_steps}')
     if not mode.per_step:
         raise ManifestError(f'{where}.per_step: must list at least one graph')
+    if not mode.reads_instruction and name != MODE_EVENT:
+        raise ManifestError(f'{where}.reads_instruction: only event mode can act without the '
+                            f'instruction ({name} mode works from it)')
     available = dict(runtime_inputs(m, mode.action_steps))
     for stage in ('per_event', 'per_step'):
         for i, graph_name in enumerate(getattr(mode, stage)):

@@ -86,7 +86,10 @@ class ModePipeline:
         return {mf.IMAGES: images_tensor(frames), mf.STATE: state}
 
     def text_tensors(self, instruction: str, event_text: str) -> dict[str, np.ndarray]:
+        """Token tensors; a mode that does not read the instruction gets the empty one."""
         tok = self._bundle.manifest.tokenizer
+        if not self.spec.reads_instruction:
+            instruction = ''
         instr_ids, instr_mask = self._bundle.tokenizer.encode(instruction, tok.instruction_tokens)
         event_ids, event_mask = self._bundle.tokenizer.encode(event_text, tok.event_tokens)
         return {mf.INSTRUCTION_IDS: instr_ids, mf.INSTRUCTION_MASK: instr_mask,

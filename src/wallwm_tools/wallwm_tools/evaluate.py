@@ -399,6 +399,7 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     from wallwm_policy.core.controller import ControlConfig
+    from wallwm_policy.core.manifest import load as load_manifest
 
     noise_scale = ControlConfig.noise_scale if args.noise_scale is None else args.noise_scale
     try:
@@ -454,6 +455,10 @@ def main(argv=None) -> int:
     )
     if args.with_episodes:
         bundles += ', with the episodes of ' + ', '.join(f'`{p}`' for p in args.with_episodes)
+    event = load_manifest(args.bundle).modes.get('event')
+    if 'event' in args.modes and event is not None and not event.reads_instruction:
+        bundles += ' (its event mode does not read the instruction: the split changes only unified'
+        bundles += ' and chunk mode)'
     (args.out / 'table.md').write_text(
         f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
         f'{args.episodes} episodes per family and mode, noise scale {noise_scale:g}.'

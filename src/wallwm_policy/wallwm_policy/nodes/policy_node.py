@@ -28,6 +28,7 @@ from wallwm_msgs.msg import EventCommand
 from wallwm_msgs.msg import EventStatus
 from wallwm_msgs.srv import ResetPolicy
 from wallwm_msgs.srv import SetMode
+from wallwm_policy.core import manifest as mf
 from wallwm_policy.core.bundle import BundleError
 from wallwm_policy.core.bundle import load_bundle
 from wallwm_policy.core.controller import STATE_HOLDING
@@ -88,6 +89,10 @@ class PolicyNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f'bundle {m.bundle_id}: modes {list(self._controller.modes)}; '
                                f'{bundle.providers.reason}')
+        event = m.modes.get(mf.MODE_EVENT)
+        if event is not None and not event.reads_instruction:
+            self.get_logger().info('event mode acts on the event text alone (the bundle was '
+                                   'trained without the instruction in event mode)')
         self._period = 1.0 / m.control_rate_hz
         control, self._goals = MutuallyExclusiveCallbackGroup(), ReentrantCallbackGroup()
         keep = self._keep

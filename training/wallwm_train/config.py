@@ -50,7 +50,8 @@ class ModelConfig:
     event_keypoints: int = 0
     # event mode's prefix reads the instruction (True) or none, acting on the observation and
     # the event caption alone: the caption names what to do, and unseen instruction wordings
-    # cannot derail it (training/README.md, "Instruction wording"). Unified and chunk read it.
+    # cannot derail it (training/README.md, "Event mode without the instruction"). Unified and
+    # chunk always read it.
     event_reads_instruction: bool = True
     dim: int = 128  # backbone width
     heads: int = 4

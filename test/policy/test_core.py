@@ -446,20 +446,12 @@ def test_runtime_chains_the_exported_graphs_like_the_exporter(tiny_bundle):
             assert isinstance(context.caption, str)
 
 
-def test_event_mode_trained_without_the_instruction_ignores_its_wording(tmp_path):
+def test_event_mode_trained_without_the_instruction_ignores_its_wording(tmp_path, tiny_exporter):
     """A bundle trained with model.event_reads_instruction false says so in its manifest, and
     the runtime gives its event mode the empty instruction: an unseen wording changes nothing,
     the event text still steers it, and unified mode still reads the instruction."""
-    torch = pytest.importorskip('torch')
-    from wallwm_train.testing import export_tiny_bundle
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        path = export_tiny_bundle(tmp_path / 'bundle', steps=3,
-                                  overrides=['model.event_reads_instruction=false'])
-    finally:
-        torch.set_num_threads(threads)
+    path = tiny_exporter(tmp_path / 'bundle', steps=3,
+                         overrides=['model.event_reads_instruction=false'])
     real = load_bundle(path, SessionConfig(intra_op_threads=1))
     assert not real.manifest.modes['event'].reads_instruction
     assert real.manifest.modes['unified'].reads_instruction

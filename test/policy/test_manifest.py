@@ -77,8 +77,8 @@ def test_round_trip_through_json(tmp_path):
     assert loaded.joint_names == tuple(JOINTS) and loaded.image_size == (32, 32)
 
 
-def test_a_mode_without_reads_instruction_reads_it(tmp_path):
-    """Bundles exported before the key existed (the shipped ones) keep their behaviour."""
+def test_a_mode_without_reads_instruction_reads_it():
+    """Bundles exported before the key existed (models/chunk_baseline) keep their behaviour."""
     data = _valid()
     for mode in data['modes'].values():
         del mode['reads_instruction']

@@ -62,7 +62,9 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     assert '95% CI (Wilson)' in table and table.count('\n| ') >= 7
     assert '| event − chunk | push |' in table and '95% CI (Newcombe)' in table
     assert 'split `heldout`' in table
-    assert f'noise scale {ControlConfig.noise_scale:g}.' in table  # the node's default
+    # The node's defaults: no start noise, H steps executed from each plan.
+    assert (f'noise scale {ControlConfig.noise_scale:g}, '
+            f'{ControlConfig.execute_steps} steps executed per plan.') in table
     # Event mode also records each event's end: how it ended and how far from the expert's end.
     ends = list(csv.DictReader(open(out / 'events.csv')))
     assert len(ends) == sum(int(r['events_total']) for r in event_rows)
@@ -106,3 +108,6 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     with pytest.raises(SystemExit):
         evaluate.main([*args[:-2], '--noise-scale', '2', '--out', str(tmp_path / 'loud')])
     assert not (tmp_path / 'loud').exists()
+    with pytest.raises(SystemExit):
+        evaluate.main([*args[:-2], '--execute-steps', '0', '--out', str(tmp_path / 'none')])
+    assert not (tmp_path / 'none').exists()

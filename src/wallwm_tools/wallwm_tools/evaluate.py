@@ -104,7 +104,13 @@ def _bundle(path: str):
 
 
 def run_episode(
-    bundle_path: str, family: str, mode: str, seed: int, split: str, noise_scale: float
+    bundle_path: str,
+    family: str,
+    mode: str,
+    seed: int,
+    split: str,
+    noise_scale: float,
+    execute_steps: int,
 ) -> tuple[EpisodeResult, list[EventEnd]]:
     from wallwm_policy.core.controller import ControlConfig
     from wallwm_policy.core.controller import PolicyController
@@ -135,7 +141,7 @@ def run_episode(
         controller = PolicyController(
             bundle,
             limits,
-            ControlConfig(seed=seed, noise_scale=noise_scale),
+            ControlConfig(seed=seed, noise_scale=noise_scale, execute_steps=execute_steps),
             mode=mode,
             on_outcome=outcomes.append,
         )
@@ -151,6 +157,10 @@ def run_episode(
         else:
             controller.start_instruction(env.instruction, len(captions) + 2, 0.0, now)
         settle = None
+        # Without a new command the arm holds the last one, as the sim bridge's trajectory
+        # follower (and a robot's trajectory controller) does; commanding the measured state
+        # instead would let the arm sag under gravity and a closed gripper slacken.
+        command = obs.state.copy()
         while step < budget:
             positions = obs.state[order]
             result = controller.tick(Observation(now, obs.images, positions), '', positions, now)
@@ -158,10 +168,9 @@ def run_episode(
             if result.plan is not None:
                 latencies.append(1e3 * result.plan.plan.inference_s)
             last_event = max(last_event, result.status.event_index)
-            command = obs.state.copy()
             if result.command is not None:
                 command[order] = result.command
-            obs = env.step(command)
+            obs = env.step(command.copy())
             now += dt
             step += 1
             if outcomes:
@@ -223,6 +232,7 @@ def evaluate(
     chunk_bundle: str | None = None,
     *,
     noise_scale: float,
+    execute_steps: int,
 ) -> tuple[list[EpisodeResult], list[EventEnd]]:
     jobs = [
         (
@@ -232,6 +242,7 @@ def evaluate(
             first_seed + i,
             split,
             noise_scale,
+            execute_steps,
         )
         for m in modes
         for f in families
@@ -389,6 +400,12 @@ def main(argv=None) -> int:
         help="scale of the flow's start noise (default: the policy node's)",
     )
     parser.add_argument(
+        '--execute-steps',
+        type=int,
+        default=None,
+        help="H: steps executed from each plan before the next (default: the policy node's)",
+    )
+    parser.add_argument(
         '--with-episodes',
         nargs='+',
         type=Path,
@@ -402,8 +419,11 @@ def main(argv=None) -> int:
     from wallwm_policy.core.manifest import load as load_manifest
 
     noise_scale = ControlConfig.noise_scale if args.noise_scale is None else args.noise_scale
-    try:
-        ControlConfig(noise_scale=noise_scale)  # validated before any episode runs
+    execute_steps = args.execute_steps
+    if execute_steps is None:
+        execute_steps = ControlConfig.execute_steps
+    try:  # validated before any episode runs
+        ControlConfig(noise_scale=noise_scale, execute_steps=execute_steps)
     except ValueError as exc:
         parser.error(str(exc))
     start = time.perf_counter()
@@ -430,6 +450,7 @@ def main(argv=None) -> int:
         args.workers,
         chunk_bundle=args.chunk_bundle,
         noise_scale=noise_scale,
+        execute_steps=execute_steps,
     )
     results = earlier + results
     rows = table(results)
@@ -461,7 +482,8 @@ def main(argv=None) -> int:
         bundles += ' and chunk mode)'
     (args.out / 'table.md').write_text(
         f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
-        f'{args.episodes} episodes per family and mode, noise scale {noise_scale:g}.'
+        f'{args.episodes} episodes per family and mode, noise scale {noise_scale:g}, '
+        f'{execute_steps} steps executed per plan.'
         f'\n\n{text}\n'
     )
     print(text)

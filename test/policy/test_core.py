@@ -384,7 +384,8 @@ def test_stale_or_invalid_inputs_hold_and_a_long_hold_aborts(make_controller):
 
 def test_model_returning_nan_holds(tmp_path, make_controller):
     poisoned = build_bundle(tmp_path / 'nan', SyntheticSpec(nan_above=0.1, modes=('event',)))
-    loop, outcomes = make_controller(ControlConfig(hold_abort_s=5.0),
+    # Replan after 8 steps (shoulder_pan ~0.16), before the first plan's boundary (0.3) ends it.
+    loop, outcomes = make_controller(ControlConfig(hold_abort_s=5.0, execute_steps=8),
                                      load_bundle(poisoned, SessionConfig(intra_op_threads=1)))
     loop.controller.start_event('reach the red cube', '', 0.0, loop.now)
     result = loop.run_until(lambda r: r.status.state == STATE_HOLDING)

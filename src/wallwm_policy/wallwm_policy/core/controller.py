@@ -58,7 +58,10 @@ HOLD_PREFIX = 'hold: '
 
 @dataclass(frozen=True)
 class ControlConfig:
-    execute_steps: int = 8         # H: steps executed from a plan before the next is requested
+    # H: steps executed from a plan before the next is requested (at most a plan's length less
+    # the inference lead). 24 of a 64-step event segment: with 8, a hold inside an event (jaws
+    # closing or opening) looks the same at each replan and restarts (README, "Replanning").
+    execute_steps: int = 24
     blend_steps: int = 4           # rows of a new plan blended into the old one
     boundary_threshold: float = 0.5  # boundary probability that ends an event
     min_event_steps: int = 3       # boundary ignored before this many steps of an event

@@ -44,7 +44,7 @@ PARAMETERS = {
                              True, (0.01, 10.0), None),
     'safety.hold_abort': (1.0, 'a goal holding longer than this is aborted [s]', True,
                           (0.05, 60.0), None),
-    'chunk.execute_steps': (8, 'H: steps executed from a plan before the next is requested',
+    'chunk.execute_steps': (24, 'H: steps executed from a plan before the next is requested',
                             False, (1, 256), None),
     'chunk.blend_steps': (4, 'steps over which a new plan is blended into the old one', True,
                           (0, 64), None),

@@ -17,6 +17,7 @@ from wallwm_policy.core.sessions import SessionConfig
 from wallwm_sim.env.expert import run_expert
 from wallwm_sim.env.scene import JOINT_NAMES
 from wallwm_sim.env.tabletop_env import TabletopEnv
+from wallwm_tools import evaluate
 
 MODELS = Path(__file__).resolve().parents[2] / 'models'
 STEPS = 45  # 1.5 s of control at 30 Hz
@@ -57,6 +58,20 @@ def test_shipped_bundle_drives_the_sim(name, mode):
     assert commanded >= ticks - 2  # the first plan arrives within a tick or two
     # the first event (reach above the object) moves the arm well away from home
     assert np.abs(obs.state[:5] - start[:5]).max() > 0.1
+
+
+def test_shipped_default_picks_and_places_at_the_node_defaults():
+    """A held-out layout where replanning every 8 steps failed (README, "Replanning"): the grasp's
+    closing wait and the release's wait before the lift restarted at every replan, and the open
+    jaws stayed at the cube."""
+    defaults = ControlConfig()
+    result, ends = evaluate.run_episode(
+        str(MODELS / 'default'), 'pick_place', 'event', 100_017, 'heldout',
+        defaults.noise_scale, defaults.execute_steps,
+    )
+    assert [e.caption.split()[0] for e in ends] == ['reach', 'grasp', 'lift', 'move', 'release']
+    assert ends[1].reason == 'boundary'  # the grasp ends when its jaws have closed
+    assert result.success
 
 
 def test_a_corrupted_shipped_bundle_is_refused(tmp_path):

@@ -64,7 +64,7 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     assert 'split `heldout`' in table
     # The node's defaults: no start noise, H steps executed from each plan.
     assert (f'noise scale {ControlConfig.noise_scale:g}, '
-            f'{ControlConfig.execute_steps} steps executed per plan.') in table
+            f'at most {ControlConfig.execute_steps} steps executed per plan.') in table
     # Event mode also records each event's end: how it ended and how far from the expert's end.
     ends = list(csv.DictReader(open(out / 'events.csv')))
     assert len(ends) == sum(int(r['events_total']) for r in event_rows)

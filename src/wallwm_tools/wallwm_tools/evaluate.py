@@ -483,7 +483,7 @@ def main(argv=None) -> int:
     (args.out / 'table.md').write_text(
         f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
         f'{args.episodes} episodes per family and mode, noise scale {noise_scale:g}, '
-        f'{execute_steps} steps executed per plan.'
+        f'at most {execute_steps} steps executed per plan.'
         f'\n\n{text}\n'
     )
     print(text)

@@ -350,6 +350,20 @@ def test_a_new_goal_preempts_the_running_one(make_controller):
     assert outcomes[0].token == first and outcomes[0].reason == 'preempted'
 
 
+def test_closing_ends_the_goal_and_refuses_later_ones(make_controller):
+    """Shutdown: a goal whose callback starts after close() would never end (no more ticks)."""
+    loop, outcomes = make_controller()
+    running = loop.controller.start_event('reach the red cube', '', 0.0, loop.now)
+    loop.tick()
+    loop.controller.close()
+    assert outcomes[0].token == running and outcomes[0].reason == 'shutdown'
+    with pytest.raises(ValueError, match='^shutdown$'):
+        loop.controller.start_event('grasp the red cube', '', 0.0, loop.now)
+    with pytest.raises(ValueError, match='^shutdown$'):
+        loop.controller.start_instruction('put the red cube in the bin', 4, 0.0, loop.now)
+    assert len(outcomes) == 1
+
+
 # ------------------------------------------------------------------------------ safety
 
 

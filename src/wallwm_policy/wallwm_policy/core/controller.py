@@ -173,6 +173,7 @@ class PolicyController:
         self._inference_ms = 0.0
         self._now = 0.0
         self.starved_ticks = 0  # ticks a running goal had no planned row after its first plan
+        self._closed = False
 
     # ---------------------------------------------------------------- goals (any thread)
 
@@ -221,6 +222,8 @@ class PolicyController:
 
     def _start(self, mode, instruction, event_text, max_events, timeout_s, now) -> int:
         with self._lock:
+            if self._closed:
+                raise ValueError(REASON_SHUTDOWN)
             self._finish(False, REASON_PREEMPTED, now)
             token = self._next_token
             self._next_token += 1
@@ -263,7 +266,10 @@ class PolicyController:
         return {name: p.warm_up(rng) for name, p in self.pipelines.items()}
 
     def close(self) -> None:
+        """End the running goal ('shutdown') and refuse new ones: once the node stops ticking,
+        a goal started later would never end."""
         with self._lock:
+            self._closed = True
             self._finish(False, REASON_SHUTDOWN, None)
         self.reset()
         self._worker.close()

@@ -1,6 +1,7 @@
 """Runtime core without ROS: preprocessing, bundles, chunk execution, state machines, safety."""
 
 import json
+import threading
 import time
 
 import cv2
@@ -348,6 +349,36 @@ def test_a_new_goal_preempts_the_running_one(make_controller):
     loop.tick()
     loop.controller.start_event('grasp the red cube', '', 0.0, loop.now)
     assert outcomes[0].token == first and outcomes[0].reason == 'preempted'
+
+
+def test_outcomes_are_delivered_outside_the_controllers_lock(bundle):
+    """The node's GoalBridge starts a goal while holding its own lock, and its outcome callback
+    takes that lock: a goal ending in another thread at that moment must not deadlock."""
+    bridge_lock, in_callback, bridge_holds = threading.Lock(), threading.Event(), threading.Event()
+    took_lock = []
+
+    def on_outcome(outcome):
+        in_callback.set()
+        bridge_holds.wait(2.0)
+        took_lock.append(bridge_lock.acquire(timeout=2.0))
+        if took_lock[-1]:
+            bridge_lock.release()
+
+    controller = PolicyController(bundle, LIMITS, on_outcome=on_outcome)
+    controller.start_event('reach the red cube', '', 0.0, 0.0)
+
+    def start_while_holding_the_bridge_lock():
+        in_callback.wait(2.0)
+        with bridge_lock:
+            bridge_holds.set()
+            controller.start_event('grasp the red cube', '', 0.0, 0.0)
+
+    other = threading.Thread(target=start_while_holding_the_bridge_lock)
+    other.start()
+    assert controller.cancel()  # ends the first goal here: its callback runs in this thread
+    other.join(5.0)
+    controller.close()
+    assert took_lock == [True, True]  # the first goal's outcome, then the second's at close()
 
 
 def test_closing_ends_the_goal_and_refuses_later_ones(make_controller):

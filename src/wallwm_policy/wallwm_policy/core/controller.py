@@ -18,6 +18,7 @@ longer than `hold_abort_s` ends with reason 'hold: ...'.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import threading
 from collections.abc import Callable
@@ -144,6 +145,21 @@ class _Goal:
     last_request_step: int = -(10 ** 9)
 
 
+def _delivers_outcomes(method):
+    """Run the outcome callbacks a method queued once it has released the lock: their owner may
+    call in while holding its own lock (the node's GoalBridge), so calling out under ours could
+    deadlock."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._deliver_outcomes()
+
+    return wrapper
+
+
 class PolicyController:
     """Thread-safe: ticks come from the control timer, goals from action/service callbacks."""
 
@@ -174,6 +190,7 @@ class PolicyController:
         self._now = 0.0
         self.starved_ticks = 0  # ticks a running goal had no planned row after its first plan
         self._closed = False
+        self._outcomes_due: list[Outcome] = []  # queued by _finish, delivered without the lock
 
     # ---------------------------------------------------------------- goals (any thread)
 
@@ -190,6 +207,7 @@ class PolicyController:
         with self._lock:
             self.config = dataclasses.replace(self.config, **changes)
 
+    @_delivers_outcomes
     def set_mode(self, mode: str) -> tuple[bool, str]:
         with self._lock:
             if mode not in self.pipelines:
@@ -220,6 +238,7 @@ class PolicyController:
             raise ValueError('instruction must not be empty')
         return self._start(mode, instruction, '', max_events, timeout_s, now)
 
+    @_delivers_outcomes
     def _start(self, mode, instruction, event_text, max_events, timeout_s, now) -> int:
         with self._lock:
             if self._closed:
@@ -237,6 +256,7 @@ class PolicyController:
                                   event_text=event_text, goal_token=token)
             return token
 
+    @_delivers_outcomes
     def cancel(self, token: int | None = None, reason: str = REASON_CANCELED) -> bool:
         """End the running goal (only if it is `token`, when given). True if one was ended."""
         with self._lock:
@@ -246,6 +266,7 @@ class PolicyController:
             self._idle_state = STATE_IDLE
             return True
 
+    @_delivers_outcomes
     def reset(self) -> None:
         """Abort the goal, drop queued plans and cached event state, reseed the noise."""
         with self._lock:
@@ -265,6 +286,7 @@ class PolicyController:
         rng = np.random.default_rng(self.config.seed)
         return {name: p.warm_up(rng) for name, p in self.pipelines.items()}
 
+    @_delivers_outcomes
     def close(self) -> None:
         """End the running goal ('shutdown') and refuse new ones: once the node stops ticking,
         a goal started later would never end."""
@@ -281,6 +303,7 @@ class PolicyController:
 
     # ---------------------------------------------------------------- the control tick
 
+    @_delivers_outcomes
     def tick(self, obs: Observation | None, hold_reason: str, measured: np.ndarray | None,
              now: float) -> TickResult:
         """One control step. `obs` None means hold for `hold_reason`."""
@@ -417,4 +440,13 @@ class PolicyController:
         self._status = dataclasses.replace(
             self._status, state=STATE_DONE if success else STATE_IDLE, mode=goal.mode,
             instruction=goal.instruction, event_index=goal.event_index, goal_token=0)
-        self._on_outcome(Outcome(goal.token, success, reason, duration, tuple(goal.events)))
+        self._outcomes_due.append(
+            Outcome(goal.token, success, reason, duration, tuple(goal.events)))
+
+    def _deliver_outcomes(self) -> None:
+        while True:
+            with self._lock:
+                if not self._outcomes_due:
+                    return
+                outcome = self._outcomes_due.pop(0)
+            self._on_outcome(outcome)

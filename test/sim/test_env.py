@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from wallwm_sim.env.expert import JAW_AXIS
 from wallwm_sim.env.expert import ScriptedExpert
 from wallwm_sim.env.expert import expert_steps
 from wallwm_sim.env.expert import run_expert
@@ -143,6 +144,45 @@ def test_noise_injection_is_deterministic_per_seed(env):
     runs = [run_expert(env, 4, 'stack', render=False, approach_noise=0.5) for _ in range(2)]
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
     assert runs[0][3] == runs[1][3]
+
+
+def _pad_clearances(env, expert, obj):
+    """(fixed, moving): how far each open jaw's pad face is from the object's side, along the jaw
+    axis, for a box or cylinder 2 * half_height wide."""
+    model, data = env.model, env.data
+    jaw = data.site_xmat[expert.site].reshape(3, 3)[:, JAW_AXIS]
+    centre = float(env.body_pos(obj.body) @ jaw)
+    faces = []
+    for name in ('fixed_jaw_pad', 'moving_jaw_pad'):
+        geom = model.geom(name).id
+        rotation = data.geom_xmat[geom].reshape(3, 3)
+        half = float(np.abs(rotation.T @ jaw) @ model.geom_size[geom])
+        inward = half if name == 'fixed_jaw_pad' else -half
+        faces.append(float(data.geom_xpos[geom] @ jaw) + inward)
+    return centre - obj.half_height - faces[0], faces[1] - (centre + obj.half_height)
+
+
+@pytest.mark.parametrize('family', ['pick_place', 'stack'])
+def test_a_gap_centred_grasp_leaves_room_beside_the_object_and_succeeds(env, family):
+    """Centred on the object, the open fixed jaw's pad grazes it; centred in the gap, a grasp
+    that ends a centimetre off along the jaws still comes down beside it."""
+    clearances = {}
+    for centred in (False, True):
+        env.reset(2, family)
+        expert = ScriptedExpert(env, gap_centred_grasp=centred)
+        obj = env.episode.layout.objects[0]
+        grasp_steps = 0
+        while (action := expert.act()) is not None:
+            env.step(action)
+            grasp_steps += len(expert.events) == 1  # the reach has ended: the grasp is on
+            if grasp_steps == 18:  # of its 24-step descent: over the object, jaws open
+                clearances[centred] = _pad_clearances(env, expert, obj)
+        for _ in range(10):
+            env.step(action if action is not None else env.data.ctrl[env.actuators].copy())
+        assert env.success(), f'{family}: expert failed with gap_centred_grasp={centred}'
+    assert clearances[False][0] < 0.003  # the flaw: no room on the fixed jaw's side
+    assert min(clearances[True]) > 0.01
+    assert abs(clearances[True][0] - clearances[True][1]) < 0.01
 
 
 @pytest.mark.parametrize('family', sorted(TASK_FAMILIES))

@@ -149,6 +149,21 @@ def test_noise_injected_reaches_stay_marked_in_the_dataset_and_the_bag(tmp_path)
         GenerateConfig(episodes=1, approach_noise=-0.1)
 
 
+def test_the_cli_generates_gap_centred_grasps(tmp_path):
+    """`--gap-centred-grasp` reaches the expert: the dataset holds its episode, not the plain."""
+    from wallwm_train.data.lerobot import LeRobotDataset
+
+    root = tmp_path / 'dataset'
+    args = ['--out', str(root), '--episodes', '1', '--families', 'pick_place']
+    main([*args, '--image-size', str(SIZE), '--workers', '1', '--gap-centred-grasp'])
+    with TabletopEnv(SceneConfig(image_height=SIZE, image_width=SIZE)) as env:
+        centred = run_expert(env, 0, 'pick_place', render=False, gap_centred_grasp=True)[1]
+        plain = run_expert(env, 0, 'pick_place', render=False)[1]
+    action = LeRobotDataset(root).episode(0).action
+    np.testing.assert_allclose(action, centred, atol=1e-5)
+    assert np.abs(action - plain).max() > 0.05
+
+
 def test_bad_requests_fail_clearly(tmp_path, capsys):
     with pytest.raises(ValueError, match='unknown task families'):
         GenerateConfig(episodes=1, families=('juggle',))

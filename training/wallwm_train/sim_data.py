@@ -65,6 +65,7 @@ class GenerateConfig:
     workers: int = 0  # 0: one per available core
     max_rounds: int = 5  # retry rounds for the expert's failures
     approach_noise: float = 0.0  # fraction of approach events the expert aims off (imitate=False)
+    gap_centred_grasp: bool = False  # lower the open jaws with the object mid-gap (expert.py)
 
     def __post_init__(self):
         if self.episodes < 1:
@@ -114,12 +115,17 @@ class _Worker:
     env: TabletopEnv | None = None
 
     @classmethod
-    def run(cls, job: tuple[SceneConfig, str, int, str, float]) -> ExpertEpisode:
-        scene, split, seed, family, approach_noise = job
+    def run(cls, job: tuple[SceneConfig, str, int, str, float, bool]) -> ExpertEpisode:
+        scene, split, seed, family, approach_noise, gap_centred_grasp = job
         if cls.env is None or cls.env.config != scene:
             cls.env = TabletopEnv(scene)
         states, actions, images, events, success = run_expert(
-            cls.env, seed, family, split, approach_noise=approach_noise
+            cls.env,
+            seed,
+            family,
+            split,
+            approach_noise=approach_noise,
+            gap_centred_grasp=gap_centred_grasp,
         )
         return ExpertEpisode(
             seed, family, cls.env.instruction, states, actions, images, tuple(events), success
@@ -135,6 +141,7 @@ def _round_jobs(config: GenerateConfig, round_index: int, count: int) -> list:
             base + j,
             config.families[j % len(config.families)],
             config.approach_noise,
+            config.gap_centred_grasp,
         )
         for j in range(count)
     ]
@@ -398,6 +405,12 @@ def main(argv: list[str] | None = None) -> None:
         help='fraction of reaches the expert aims 1-4 cm off target, for the next event to '
         'correct (noise injection; those reaches are kept out of the action loss)',
     )
+    parser.add_argument(
+        '--gap-centred-grasp',
+        action='store_true',
+        help='lower the open jaws with the object in the middle of their gap, so a grasp that '
+        'ends off along the jaws still comes down beside it (training/README.md, "Jaw clearance")',
+    )
     args = parser.parse_args(argv)
     if args.out is None and args.bag is None:
         parser.error('give --out, --bag or both')
@@ -411,6 +424,7 @@ def main(argv: list[str] | None = None) -> None:
             cameras=tuple(args.cameras),
             workers=args.workers,
             approach_noise=args.approach_noise,
+            gap_centred_grasp=args.gap_centred_grasp,
         )
         summary = generate(config, args.out, args.bag)
     except (ValueError, FileExistsError, RuntimeError) as error:

@@ -10,6 +10,11 @@ Noise injection (DART-style): with `approach_noise` > 0 the expert aims that fra
 approach events 1-4 cm off target and the next event corrects from there, so the data shows how to
 recover from the imprecise reaches a learned policy makes. Those events are narrated with
 `imitate=False`: their actions are a deliberate error, not a demonstration.
+
+Gap-centred grasps: the SO-101's open jaws are not symmetric about the grasp point (the point a
+squeezed object ends up at). With `gap_centred_grasp` the expert lowers the jaws with the object in
+the middle of their open gap, so a grasp that ends a centimetre off either way still comes down
+beside the object; the closing moving jaw then slides the object onto the fixed one.
 """
 
 from dataclasses import dataclass
@@ -33,6 +38,10 @@ JAW_DIRECTION = np.array([0.0, 1.0, 0.0])
 IK_DAMPING = 0.05
 IK_ITERATIONS = 30
 APPROACH_OFFSET = (0.01, 0.04)  # [m] horizontal miss of a perturbed approach
+# [m] from the grasp point to the middle of the open jaws' gap, towards the moving jaw: open, the
+# fixed pad's face is 1.96 cm from the grasp point and the moving pad's 5.20 cm, so centred on a
+# 4 cm object the fixed pad clears it by nothing (training/README.md, "Jaw clearance")
+GAP_CENTRE = 0.016
 NOISE_STREAM = 1  # the expert's random stream is seeded by (episode seed, NOISE_STREAM)
 
 
@@ -52,7 +61,11 @@ class ScriptedExpert:
     """Call `act()` once per control step until it returns None (the plan is done)."""
 
     def __init__(
-        self, env: TabletopEnv, approach_noise: float = 0.0, rng: np.random.Generator | None = None
+        self,
+        env: TabletopEnv,
+        approach_noise: float = 0.0,
+        rng: np.random.Generator | None = None,
+        gap_centred_grasp: bool = False,
     ):
         if not 0.0 <= approach_noise <= 1.0:
             raise ValueError(f'approach_noise must be in [0, 1], got {approach_noise}')
@@ -61,6 +74,7 @@ class ScriptedExpert:
         self.env = env
         self.approach_noise = approach_noise
         self.rng = rng
+        self.gap_centred_grasp = gap_centred_grasp
         self._offset = np.zeros(3)  # the current event's deliberate miss
         model = env.model
         self.site = model.site('gripperframe').id
@@ -136,6 +150,8 @@ class ScriptedExpert:
         )
         if move.jaw is not None:
             self._jaw = np.asarray(move.jaw(self.env), dtype=float)
+        if move.grasp and self.gap_centred_grasp:
+            self._to = self._to - GAP_CENTRE * self._jaw
         self._gripper_from = self._gripper
         self._gripper_to = {
             'open': GRIPPER_OPEN,
@@ -202,11 +218,12 @@ def run_expert(
     settle_steps: int = SETTLE_STEPS,
     render: bool = True,
     approach_noise: float = 0.0,
+    gap_centred_grasp: bool = False,
 ):
     """One expert episode. Returns (states, actions, images, events, success)."""
     obs = env.reset(seed, family, split)
     rng = np.random.default_rng([seed, NOISE_STREAM])
-    expert = ScriptedExpert(env, approach_noise, rng)
+    expert = ScriptedExpert(env, approach_noise, rng, gap_centred_grasp)
     states, actions, images = [], [], {cam: [] for cam in env.config.cameras}
     hold = None
     while True:

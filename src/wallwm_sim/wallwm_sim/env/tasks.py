@@ -140,6 +140,8 @@ class Move:
     # Finish the horizontal part in the first half of the move, then only descend: a grasp that
     # starts off to the side centres over the object before the jaws come down beside it.
     lateral_first: bool = False
+    # The descent that brings the open jaws around an object (`ScriptedExpert` gap_centred_grasp).
+    grasp: bool = False
 
 
 @dataclass(frozen=True)
@@ -275,7 +277,14 @@ def _pick_events(obj: ObjectSpec) -> list[EventPlan]:
         EventPlan(
             f'grasp the {obj.name}',
             (
-                Move(_grasp_at(obj), 'open', 24, jaw=_face_aligned_jaw(obj), lateral_first=True),
+                Move(
+                    _grasp_at(obj),
+                    'open',
+                    24,
+                    jaw=_face_aligned_jaw(obj),
+                    lateral_first=True,
+                    grasp=True,
+                ),
                 Move(None, 'closed', 24),
             ),
         ),

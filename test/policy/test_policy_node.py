@@ -211,12 +211,21 @@ def test_lifecycle_transitions_and_services(ros_processes, ros_node, bundle, wai
     wait_for(lambda: get_state.service_is_ready() and change.service_is_ready(), timeout=30,
              what='lifecycle services')
 
-    def call(client, request):
+    def call(client, request, timeout=30.0):
         future = client.call_async(request)
-        return wait_for(lambda: future.done() and future.result(), timeout=30, what='a reply')
+        return wait_for(lambda: future.done() and future.result(), timeout=timeout, what='a reply')
 
     def state():
-        return call(get_state, GetState.Request()).current_state.id
+        # A ready service can still lose its first reply while discovery matches the reply
+        # path (seen once here under load, as in ros2/rclcpp#2760); GetState is safe to resend.
+        for _ in range(5):
+            try:
+                return call(get_state, GetState.Request(), timeout=6.0).current_state.id
+            except pytest.fail.Exception:
+                continue
+        pytest.fail('no reply from get_state in 5 tries')
+
+    state()  # replies reach this node before the checks below count on them
 
     def transition(tid):
         return call(change, ChangeState.Request(transition=Transition(id=tid))).success

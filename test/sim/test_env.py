@@ -177,8 +177,9 @@ def test_a_gap_centred_grasp_leaves_room_beside_the_object_and_succeeds(env, fam
             grasp_steps += len(expert.events) == 1  # the reach has ended: the grasp is on
             if grasp_steps == 18:  # of its 24-step descent: over the object, jaws open
                 clearances[centred] = _pad_clearances(env, expert, obj)
-        for _ in range(10):
-            env.step(action if action is not None else env.data.ctrl[env.actuators].copy())
+        hold = env.data.ctrl[env.actuators].copy()
+        for _ in range(10):  # let the object settle, as run_expert does
+            env.step(hold)
         assert env.success(), f'{family}: expert failed with gap_centred_grasp={centred}'
     assert clearances[False][0] < 0.003  # the flaw: no room on the fixed jaw's side
     assert min(clearances[True]) > 0.01

@@ -225,8 +225,6 @@ def test_lifecycle_transitions_and_services(ros_processes, ros_node, bundle, wai
                 continue
         pytest.fail('no reply from get_state in 5 tries')
 
-    state()  # replies reach this node before the checks below count on them
-
     def transition(tid):
         return call(change, ChangeState.Request(transition=Transition(id=tid))).success
 

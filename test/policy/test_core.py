@@ -302,6 +302,22 @@ def test_event_mode_runs_until_the_boundary_then_reports_done(make_controller):
     assert steps == list(range(1, len(steps) + 1))
 
 
+@pytest.mark.parametrize('approach, plans', [(0, 1), (6, 2)])
+def test_an_event_ending_within_its_first_plan_is_replanned_once_near_its_boundary(
+        make_controller, approach, plans):
+    # The boundary (shoulder_pan at 0.3 rad) comes 15 steps in, before H = 20 runs out: without
+    # approach_steps the whole event runs open loop from its first observation.
+    loop, outcomes = make_controller(ControlConfig(execute_steps=20, approach_steps=approach))
+    loop.controller.start_event('reach the red cube', '', 0.0, loop.now)
+    loop.run_until(lambda r: outcomes)
+    assert outcomes[0].reason == 'boundary'
+    stamps = [r.plan.stamp for r in loop.results if r.plan is not None]
+    assert len(stamps) == plans
+    if approach:   # asked for from the tick where the queued boundary came within 6 steps
+        boundary_tick = len(loop.results) - 1
+        assert round(stamps[1] / PERIOD) == boundary_tick - approach + 1
+
+
 def test_event_mode_ends_at_the_segment_length_without_a_boundary(bundle_dir, tmp_path,
                                                                     make_controller):
     never = build_bundle(tmp_path / 'never', SyntheticSpec(target=100.0, modes=('event',),

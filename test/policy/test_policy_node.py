@@ -425,6 +425,8 @@ def test_compressed_cameras_and_parameter_descriptors(ros_processes, ros_node, b
 
         assert set_param('chunk.execute_steps', 2).successful            # live
         assert not set_param('chunk.execute_steps', 10_000).successful   # outside its range
+        assert set_param('chunk.approach_steps', 8).successful           # live
+        assert not set_param('chunk.approach_steps', -1).successful      # outside its range
         assert set_param('inference.noise_scale', 0.5).successful         # live
         assert not set_param('inference.noise_scale', 2.0).successful     # outside its range
         refused = set_param('bundle_path', '/somewhere/else')            # read-only

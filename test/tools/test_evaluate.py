@@ -111,3 +111,6 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     with pytest.raises(SystemExit):
         evaluate.main([*args[:-2], '--execute-steps', '0', '--out', str(tmp_path / 'none')])
     assert not (tmp_path / 'none').exists()
+    with pytest.raises(SystemExit):
+        evaluate.main([*args[:-2], '--approach-steps', '-1', '--out', str(tmp_path / 'back')])
+    assert not (tmp_path / 'back').exists()

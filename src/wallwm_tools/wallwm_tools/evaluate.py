@@ -111,6 +111,7 @@ def run_episode(
     split: str,
     noise_scale: float,
     execute_steps: int,
+    approach_steps: int = 0,
 ) -> tuple[EpisodeResult, list[EventEnd]]:
     from wallwm_policy.core.controller import ControlConfig
     from wallwm_policy.core.controller import PolicyController
@@ -141,7 +142,12 @@ def run_episode(
         controller = PolicyController(
             bundle,
             limits,
-            ControlConfig(seed=seed, noise_scale=noise_scale, execute_steps=execute_steps),
+            ControlConfig(
+                seed=seed,
+                noise_scale=noise_scale,
+                execute_steps=execute_steps,
+                approach_steps=approach_steps,
+            ),
             mode=mode,
             on_outcome=outcomes.append,
         )
@@ -233,6 +239,7 @@ def evaluate(
     *,
     noise_scale: float,
     execute_steps: int,
+    approach_steps: int = 0,
 ) -> tuple[list[EpisodeResult], list[EventEnd]]:
     jobs = [
         (
@@ -243,6 +250,7 @@ def evaluate(
             split,
             noise_scale,
             execute_steps,
+            approach_steps,
         )
         for m in modes
         for f in families
@@ -406,6 +414,13 @@ def main(argv=None) -> int:
         help="H: steps executed from each plan before the next (default: the policy node's)",
     )
     parser.add_argument(
+        '--approach-steps',
+        type=int,
+        default=None,
+        help='replan once when a planned boundary is this many steps away (0: off; default: the '
+        "policy node's)",
+    )
+    parser.add_argument(
         '--with-episodes',
         nargs='+',
         type=Path,
@@ -422,8 +437,13 @@ def main(argv=None) -> int:
     execute_steps = args.execute_steps
     if execute_steps is None:
         execute_steps = ControlConfig.execute_steps
+    approach_steps = args.approach_steps
+    if approach_steps is None:
+        approach_steps = ControlConfig.approach_steps
     try:  # validated before any episode runs
-        ControlConfig(noise_scale=noise_scale, execute_steps=execute_steps)
+        ControlConfig(
+            noise_scale=noise_scale, execute_steps=execute_steps, approach_steps=approach_steps
+        )
     except ValueError as exc:
         parser.error(str(exc))
     start = time.perf_counter()
@@ -451,6 +471,7 @@ def main(argv=None) -> int:
         chunk_bundle=args.chunk_bundle,
         noise_scale=noise_scale,
         execute_steps=execute_steps,
+        approach_steps=approach_steps,
     )
     results = earlier + results
     rows = table(results)
@@ -480,10 +501,15 @@ def main(argv=None) -> int:
     if 'event' in args.modes and event is not None and not event.reads_instruction:
         bundles += ' (its event mode does not read the instruction: the split changes only unified'
         bundles += ' and chunk mode)'
+    approach = (
+        f', replanned once {approach_steps} steps before a planned boundary'
+        if approach_steps
+        else ''
+    )
     (args.out / 'table.md').write_text(
         f'{bundles}, split `{args.split}`, seeds from {args.first_seed}, '
         f'{args.episodes} episodes per family and mode, noise scale {noise_scale:g}, '
-        f'at most {execute_steps} steps executed per plan.'
+        f'at most {execute_steps} steps executed per plan{approach}.'
         f'\n\n{text}\n'
     )
     print(text)

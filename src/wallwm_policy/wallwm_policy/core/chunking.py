@@ -71,6 +71,11 @@ class ActionQueue:
             return None
         return QueuedStep(self._actions[i], float(self._boundary[i]), float(self._progress[i]))
 
+    def boundary_within(self, step: int, steps: int, threshold: float) -> bool:
+        """Whether a queued row for `step` .. `step + steps - 1` ends the event."""
+        i = max(0, step - self._start)
+        return bool(np.any(self._boundary[i:i + steps] >= threshold))
+
     def disarm_boundary(self) -> None:
         """Rows queued for a finished event keep moving the arm but cannot end the next one."""
         self._boundary = np.zeros_like(self._boundary)

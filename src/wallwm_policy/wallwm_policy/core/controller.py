@@ -64,6 +64,9 @@ class ControlConfig:
     # closing or opening) looks the same at each replan and restarts (README, "Replanning").
     execute_steps: int = 24
     blend_steps: int = 4           # rows of a new plan blended into the old one
+    # once the queued plan puts the event's boundary this close, ask once for a plan from the
+    # current observation, so an event shorter than H still ends planned from close up; 0: off
+    approach_steps: int = 0
     boundary_threshold: float = 0.5  # boundary probability that ends an event
     min_event_steps: int = 3       # boundary ignored before this many steps of an event
     max_event_steps: int = 300     # unified/chunk: a new event after this many steps anyway
@@ -77,6 +80,8 @@ class ControlConfig:
         if not 0.0 < self.boundary_threshold <= 1.0:
             raise ValueError(
                 f'boundary_threshold must be in (0, 1], got {self.boundary_threshold}')
+        if self.approach_steps < 0:
+            raise ValueError(f'approach_steps must be >= 0, got {self.approach_steps}')
         if self.min_event_steps < 1 or self.max_event_steps < 1 or self.hold_abort_s <= 0:
             raise ValueError('min_event_steps, max_event_steps >= 1 and hold_abort_s > 0')
         if not 0.0 <= self.noise_scale <= 1.0:
@@ -143,6 +148,7 @@ class _Goal:
     chunk_index: int = 0
     context: EventContext | None = None
     last_request_step: int = -(10 ** 9)
+    approach_planned: bool = False  # this event's approach plan was asked for
 
 
 def _delivers_outcomes(method):
@@ -369,7 +375,12 @@ class PolicyController:
         horizon = max(1, min(self.config.execute_steps, steps - lead))
         due = (goal.context is None or self._queue.remaining(self._step) <= lead
                or self._step - goal.last_request_step >= horizon)
-        if not due or self._worker.busy:
+        near = self.config.approach_steps
+        approach = (not due and near > 0 and not goal.approach_planned
+                    and self._step - goal.last_request_step >= near
+                    and self._queue.boundary_within(self._step, near,
+                                                    self.config.boundary_threshold))
+        if not (due or approach) or self._worker.busy:
             return
         pipeline = self.pipelines[goal.mode]
         context, rng, scale = goal.context, self._rng, self.config.noise_scale
@@ -381,6 +392,7 @@ class PolicyController:
 
         if self._worker.submit((self._step, goal.event_index, obs.stamp), job):
             goal.last_request_step = self._step
+            goal.approach_planned |= approach
 
     def _execute(self, goal: _Goal, obs: Observation, now: float,
                  record: PlanRecord | None) -> TickResult:
@@ -417,6 +429,7 @@ class PolicyController:
         goal.context = None
         goal.event_steps = 0
         goal.chunk_index = 0
+        goal.approach_planned = False
 
     def _make_status(self, goal: _Goal, state: int, reason: str, progress: float = 0.0,
                      boundary: float = 0.0) -> Status:

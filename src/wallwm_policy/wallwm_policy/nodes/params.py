@@ -46,6 +46,9 @@ PARAMETERS = {
                           (0.05, 60.0), None),
     'chunk.execute_steps': (24, 'H: steps executed from a plan before the next is requested',
                             False, (1, 256), None),
+    'chunk.approach_steps': (ControlConfig.approach_steps, 'once the planned boundary is this '
+                             'near, replan once from the current observation (0 = off)', False,
+                             (0, 256), None),
     'chunk.blend_steps': (4, 'steps over which a new plan is blended into the old one', True,
                           (0, 64), None),
     'event.boundary_threshold': (0.5, 'boundary probability that ends an event', False,
@@ -131,6 +134,7 @@ def read(node: Node) -> NodeSettings:
         sync=SyncConfig(tolerance_s=p['sync.tolerance'], max_age_s=p['safety.max_input_age']),
         control=ControlConfig(execute_steps=p['chunk.execute_steps'],
                               blend_steps=p['chunk.blend_steps'],
+                              approach_steps=p['chunk.approach_steps'],
                               boundary_threshold=p['event.boundary_threshold'],
                               min_event_steps=p['event.min_steps'],
                               max_event_steps=p['unified.max_event_steps'],

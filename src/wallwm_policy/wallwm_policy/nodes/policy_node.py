@@ -45,6 +45,7 @@ from wallwm_policy.nodes.run import run
 GOAL_END_TIMEOUT_S = 1.0
 # Parameters that may change while running, and the ControlConfig field each one sets.
 LIVE_PARAMETERS = {'chunk.execute_steps': 'execute_steps',
+                   'chunk.approach_steps': 'approach_steps',
                    'event.boundary_threshold': 'boundary_threshold',
                    'inference.noise_scale': 'noise_scale'}
 

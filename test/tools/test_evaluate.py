@@ -62,9 +62,10 @@ def test_short_evaluation_produces_its_table(tmp_path, tiny_bundle, capsys):
     assert '95% CI (Wilson)' in table and table.count('\n| ') >= 7
     assert '| event − chunk | push |' in table and '95% CI (Newcombe)' in table
     assert 'split `heldout`' in table
-    # The node's defaults: no start noise, H steps executed from each plan.
+    # The node's defaults: no start noise, H steps executed from each plan, one approach replan.
     assert (f'noise scale {ControlConfig.noise_scale:g}, '
-            f'at most {ControlConfig.execute_steps} steps executed per plan.') in table
+            f'at most {ControlConfig.execute_steps} steps executed per plan, replanned once '
+            f'{ControlConfig.approach_steps} steps before a planned boundary.') in table
     # Event mode also records each event's end: how it ended and how far from the expert's end.
     ends = list(csv.DictReader(open(out / 'events.csv')))
     assert len(ends) == sum(int(r['events_total']) for r in event_rows)

@@ -67,9 +67,10 @@ def test_shipped_default_picks_and_places_at_the_node_defaults():
     defaults = ControlConfig()
     result, ends = evaluate.run_episode(
         str(MODELS / 'default'), 'pick_place', 'event', 100_017, 'heldout',
-        defaults.noise_scale, defaults.execute_steps,
+        defaults.noise_scale, defaults.execute_steps, defaults.approach_steps,
     )
-    assert [e.caption.split()[0] for e in ends] == ['reach', 'grasp', 'lift', 'move', 'release']
+    # (the episode stops once the cube rests released on its pad, often before the release's end)
+    assert [e.caption.split()[0] for e in ends][:4] == ['reach', 'grasp', 'lift', 'move']
     assert ends[1].reason == 'boundary'  # the grasp ends when its jaws have closed
     assert result.success
 

@@ -66,7 +66,8 @@ class ControlConfig:
     blend_steps: int = 4           # rows of a new plan blended into the old one
     # once the queued plan puts the event's boundary this close, ask once for a plan from the
     # current observation, so an event shorter than H still ends planned from close up; 0: off
-    approach_steps: int = 0
+    # (README, "Replanning before the boundary")
+    approach_steps: int = 6
     boundary_threshold: float = 0.5  # boundary probability that ends an event
     min_event_steps: int = 3       # boundary ignored before this many steps of an event
     max_event_steps: int = 300     # unified/chunk: a new event after this many steps anyway

@@ -111,7 +111,7 @@ def run_episode(
     split: str,
     noise_scale: float,
     execute_steps: int,
-    approach_steps: int = 0,
+    approach_steps: int,
 ) -> tuple[EpisodeResult, list[EventEnd]]:
     from wallwm_policy.core.controller import ControlConfig
     from wallwm_policy.core.controller import PolicyController
@@ -239,7 +239,7 @@ def evaluate(
     *,
     noise_scale: float,
     execute_steps: int,
-    approach_steps: int = 0,
+    approach_steps: int,
 ) -> tuple[list[EpisodeResult], list[EventEnd]]:
     jobs = [
         (

@@ -305,7 +305,7 @@ def test_event_mode_runs_until_the_boundary_then_reports_done(make_controller):
 @pytest.mark.parametrize('approach, plans', [(0, 1), (6, 2)])
 def test_an_event_ending_within_its_first_plan_is_replanned_once_near_its_boundary(
         make_controller, approach, plans):
-    # The boundary (shoulder_pan at 0.3 rad) comes 15 steps in, before H = 20 runs out: without
+    # The boundary (shoulder_pan at 0.3 rad) is 15 planned rows in, before H = 20 runs out: without
     # approach_steps the whole event runs open loop from its first observation.
     loop, outcomes = make_controller(ControlConfig(execute_steps=20, approach_steps=approach))
     loop.controller.start_event('reach the red cube', '', 0.0, loop.now)
